@@ -1,0 +1,59 @@
+# Two commands do everything on a new machine:
+#   make run   set up, migrate, seed the demo, serve on http://127.0.0.1:5000 (PORT overrides)
+#   make test  set up and run every test (unit, integration on SQLite and PostgreSQL, browser)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+STAMP := .make
+export FLASK_APP := app
+
+.PHONY: run test setup assets db seed lint unit browser chromium clean bench
+
+setup: $(STAMP)/venv assets
+
+$(STAMP)/venv: requirements.txt requirements-dev.txt
+	@mkdir -p $(STAMP)
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+assets: static/nhsuk/nhsuk-frontend.min.css
+
+static/nhsuk/nhsuk-frontend.min.css: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed to install the NHS.UK frontend assets"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf static/nhsuk && mkdir -p static/nhsuk
+	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets/. static/nhsuk/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js static/nhsuk/
+
+db: setup
+	$(BIN)/flask db upgrade
+
+seed: db
+	$(BIN)/flask demo seed --accounts-json demo-accounts.json
+
+run: seed
+	@echo
+	@echo "Serving on http://127.0.0.1:$(PORT) – sign in with an account above (demo-accounts.json has them all)."
+	@echo "Current 6-digit code for a TOTP secret:  $(BIN)/flask demo code SECRET"
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's Chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-liberation; }
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup chromium lint
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) $(STAMP) node_modules static/nhsuk instance

@@ -1,0 +1,328 @@
+"""DemoClinicalSystem: the embedded stand-in for a practice's clinical system, over its own tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from patient_online.domain.appointments import (
+    Appointment,
+    AppointmentStatus,
+    Clinician,
+    DeliveryMode,
+    Slot,
+    SlotQuery,
+)
+from patient_online.domain.errors import NotFound, PatientNotFound, SlotUnavailable
+from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
+from patient_online.domain.ports import LinkState
+from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.record import RecordEntry, RecordExtract, Section
+
+from .models import (
+    DemoAppointment,
+    DemoClinician,
+    DemoMedication,
+    DemoPatient,
+    DemoRecordEntry,
+    DemoRepeatRequest,
+    DemoSlot,
+)
+
+SessionFactory = Callable[[], Session]
+
+
+class DemoClinicalSystem:
+    """One practice's view of the demo clinical system."""
+
+    name = "demo"
+
+    def __init__(self, practice_ods: str, session_factory: SessionFactory) -> None:
+        self.practice_ods = practice_ods
+        self._sessions = session_factory
+
+    # Demographics -----------------------------------------------------------------------------
+    def find_patient(self, nhs_number: str) -> Demographics | None:
+        with self._sessions() as s:
+            row = s.scalar(
+                select(DemoPatient).where(
+                    DemoPatient.practice_ods == self.practice_ods, DemoPatient.nhs_number == nhs_number
+                )
+            )
+            return _demographics(row) if row else None
+
+    # Appointment book -------------------------------------------------------------------------
+    def search_slots(self, query: SlotQuery) -> list[Slot]:
+        with self._sessions() as s:
+            stmt = (
+                select(DemoSlot, DemoClinician)
+                .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
+                .where(
+                    DemoSlot.practice_ods == self.practice_ods,
+                    DemoSlot.status == "free",
+                    DemoSlot.start >= query.start,
+                    DemoSlot.start <= query.end,
+                )
+                .order_by(DemoSlot.start, DemoSlot.id)
+            )
+            if query.slot_types:
+                stmt = stmt.where(DemoSlot.slot_type.in_(sorted(query.slot_types)))
+            if query.clinician_id:
+                stmt = stmt.where(DemoSlot.clinician_id == query.clinician_id)
+            if query.delivery_mode:
+                stmt = stmt.where(DemoSlot.delivery_mode == query.delivery_mode.value)
+            return [_slot(slot, clin) for slot, clin in s.execute(stmt)]
+
+    def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
+        with self._sessions() as s, s.begin():
+            existing = s.scalar(select(DemoAppointment).where(DemoAppointment.idempotency_key == idempotency_key))
+            if existing is not None:
+                return self._appointment(s, existing)
+            self._patient_row(s, patient)
+            taken = s.execute(
+                update(DemoSlot)
+                .where(
+                    DemoSlot.id == slot_id,
+                    DemoSlot.practice_ods == self.practice_ods,
+                    DemoSlot.status == "free",
+                    DemoSlot.start > dt.datetime.now(dt.UTC),
+                )
+                .values(status="booked")
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                raise SlotUnavailable()
+            row = DemoAppointment(
+                id=f"A-{uuid.uuid4().hex[:12]}",
+                slot_id=slot_id,
+                patient_id=patient.clinical_id,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                booked_online=True,
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise SlotUnavailable() from None
+            return self._appointment(s, row)
+
+    def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        with self._sessions() as s, s.begin():
+            row = s.get(DemoAppointment, appointment_id, with_for_update=True)
+            if row is None or row.patient_id != patient.clinical_id:
+                raise NotFound("We could not find that appointment.")
+            if row.status == "booked":
+                row.status = "cancelled"
+                row.cancellation_reason = reason
+                row.cancelled_at = dt.datetime.now(dt.UTC)
+                row.version += 1
+                s.execute(update(DemoSlot).where(DemoSlot.id == row.slot_id).values(status="free"))
+            return self._appointment(s, row)
+
+    def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(DemoAppointment, DemoSlot, DemoClinician)
+                .join(DemoSlot, DemoAppointment.slot_id == DemoSlot.id)
+                .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
+                .where(DemoAppointment.patient_id == patient.clinical_id, DemoSlot.start >= since)
+                .order_by(DemoSlot.start)
+            )
+            return [_appointment(a, _slot(sl, c)) for a, sl, c in rows]
+
+    def _appointment(self, s: Session, row: DemoAppointment) -> Appointment:
+        slot = s.get_one(DemoSlot, row.slot_id)
+        return _appointment(row, _slot(slot, s.get_one(DemoClinician, slot.clinician_id)))
+
+    # Repeat medication ------------------------------------------------------------------------
+    def list_repeat_template(self, patient: PatientRef) -> list[RepeatItem]:
+        with self._sessions() as s:
+            rows = s.scalars(
+                select(DemoMedication)
+                .where(DemoMedication.patient_id == patient.clinical_id, DemoMedication.stopped_on.is_(None))
+                .order_by(DemoMedication.name)
+            )
+            return [_repeat_item(m) for m in rows]
+
+    def request_repeats(
+        self,
+        patient: PatientRef,
+        item_ids: Sequence[str],
+        note: str,
+        pharmacy_ods: str,
+        idempotency_key: str,
+    ) -> RepeatRequest:
+        with self._sessions() as s, s.begin():
+            existing = s.scalar(select(DemoRepeatRequest).where(DemoRepeatRequest.idempotency_key == idempotency_key))
+            if existing is not None:
+                return self._request(s, existing)
+            self._patient_row(s, patient)
+            meds = {
+                m.id
+                for m in s.scalars(
+                    select(DemoMedication).where(
+                        DemoMedication.patient_id == patient.clinical_id, DemoMedication.id.in_(list(item_ids))
+                    )
+                )
+            }
+            if meds != set(item_ids):
+                raise NotFound("We could not find one of those medicines on your record.")
+            row = DemoRepeatRequest(
+                id=f"R-{uuid.uuid4().hex[:12]}",
+                patient_id=patient.clinical_id,
+                item_ids=list(item_ids),
+                note=note,
+                pharmacy_ods=pharmacy_ods,
+                idempotency_key=idempotency_key,
+            )
+            s.add(row)
+            s.flush()
+            return self._request(s, row)
+
+    def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:
+        with self._sessions() as s, s.begin():
+            row = s.get(DemoRepeatRequest, request_id, with_for_update=True)
+            if row is None or row.patient_id != patient.clinical_id:
+                raise NotFound("We could not find that request.")
+            if row.status == "requested":
+                row.status = "cancelled"
+                row.updated_at = dt.datetime.now(dt.UTC)
+            return self._request(s, row)
+
+    def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
+        with self._sessions() as s:
+            rows = s.scalars(
+                select(DemoRepeatRequest)
+                .where(DemoRepeatRequest.patient_id == patient.clinical_id)
+                .order_by(DemoRepeatRequest.requested_at.desc())
+            ).all()
+            names = self._medication_names(s, [i for r in rows for i in r.item_ids])
+            return [_repeat_request(r, names) for r in rows]
+
+    def _request(self, s: Session, row: DemoRepeatRequest) -> RepeatRequest:
+        return _repeat_request(row, self._medication_names(s, row.item_ids))
+
+    @staticmethod
+    def _medication_names(s: Session, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        return dict(
+            s.execute(select(DemoMedication.id, DemoMedication.name).where(DemoMedication.id.in_(set(ids)))).tuples()
+        )
+
+    # Record -----------------------------------------------------------------------------------
+    def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
+        with self._sessions() as s:
+            self._patient_row(s, patient)
+            rows = s.scalars(
+                select(DemoRecordEntry).where(
+                    DemoRecordEntry.patient_id == patient.clinical_id,
+                    DemoRecordEntry.section.in_(sorted(x.value for x in sections)),
+                )
+            )
+            return RecordExtract(entries=[_entry(r) for r in rows])
+
+    def link_state(self) -> LinkState:
+        return LinkState(ok=True, detail="embedded")
+
+    def _patient_row(self, s: Session, patient: PatientRef) -> DemoPatient:
+        row = s.get(DemoPatient, patient.clinical_id)
+        if row is None or row.practice_ods != self.practice_ods or row.nhs_number != patient.nhs_number:
+            raise PatientNotFound()
+        return row
+
+
+def _demographics(row: DemoPatient) -> Demographics:
+    return Demographics(
+        ref=PatientRef(practice_ods=row.practice_ods, nhs_number=row.nhs_number, clinical_id=row.id),
+        given_name=row.given_name,
+        family_name=row.family_name,
+        date_of_birth=row.date_of_birth,
+        postcode=row.postcode,
+        address=row.address,
+        sex=row.sex,
+        flags=tuple(AccessFlag(code=f["code"], recorded_on=dt.date.fromisoformat(f["date"])) for f in row.flags),
+    )
+
+
+def _slot(row: DemoSlot, clinician: DemoClinician) -> Slot:
+    return Slot(
+        id=row.id,
+        start=row.start,
+        end=row.end,
+        slot_type=row.slot_type,
+        clinician=Clinician(id=clinician.id, name=clinician.name, role=clinician.role),
+        delivery_mode=DeliveryMode(row.delivery_mode),
+        location=row.location,
+    )
+
+
+def _appointment(row: DemoAppointment, slot: Slot) -> Appointment:
+    return Appointment(
+        id=row.id,
+        slot=slot,
+        status=AppointmentStatus(row.status),
+        reason=row.reason,
+        version=str(row.version),
+        booked_at=row.booked_at,
+        cancellation_reason=row.cancellation_reason,
+    )
+
+
+def _repeat_item(row: DemoMedication) -> RepeatItem:
+    return RepeatItem(
+        id=row.id,
+        name=row.name,
+        dosage=row.dosage,
+        quantity=row.quantity,
+        prescription_type=PrescriptionType(row.prescription_type),
+        code=row.code,
+        last_issued=row.last_issued,
+        review_date=row.review_date,
+        issues_allowed=row.issues_allowed,
+        issues_used=row.issues_used,
+        controlled_drug=row.controlled_drug,
+    )
+
+
+def _repeat_request(row: DemoRepeatRequest, names: dict[str, str]) -> RepeatRequest:
+    return RepeatRequest(
+        id=row.id,
+        item_ids=tuple(row.item_ids),
+        item_names=tuple(names.get(i, "Unknown item") for i in row.item_ids),
+        status=RequestStatus(row.status),
+        requested_at=row.requested_at,
+        note=row.note,
+        rejection_reason=row.rejection_reason,
+        pharmacy_ods=row.pharmacy_ods,
+    )
+
+
+def _entry(row: DemoRecordEntry) -> RecordEntry:
+    return RecordEntry(
+        id=row.id,
+        section=Section(row.section),
+        date=row.date,
+        term=row.term,
+        code=row.code,
+        free_text=row.free_text,
+        status=row.status,
+        value=row.value,
+        unit=row.unit,
+        reference_range=row.reference_range,
+        outside_range=row.outside_range,
+        filed_on=row.filed_on,
+        clinician=row.clinician,
+        confidential=row.confidential,
+        third_party=row.third_party,
+        serious_harm=row.serious_harm,
+        filed=row.filed,
+        severity=row.severity,
+        reaction=row.reaction,
+        dosage=row.dosage,
+    )

@@ -1,0 +1,1 @@
+"""Sign-in: accounts, second factor, sessions and NHS login."""

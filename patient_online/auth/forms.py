@@ -1,0 +1,70 @@
+"""Sign-in and account forms. Field names are part of the public surface (email, password, code)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired("Enter your email address")])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password")])
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Security code",
+        validators=[
+            DataRequired("Enter the 6-digit security code"),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="Enter the security code as 6 digits, like 123456"),
+        ],
+    )
+
+
+class RegisterForm(FlaskForm):
+    email = EmailField(
+        "Email address",
+        validators=[
+            DataRequired("Enter your email address"),
+            Email("Enter an email address in the correct format, like name@example.com"),
+            Length(max=254, message="Email address must be 254 characters or fewer"),
+        ],
+    )
+    password = PasswordField("Create a password", validators=[DataRequired("Create a password")])
+    mobile = StringField(
+        "Mobile phone number (optional)",
+        validators=[
+            Optional(),
+            Regexp(r"^[0-9 +()-]{10,20}$", message="Enter a UK mobile number, like 07700 900 982"),
+        ],
+    )
+
+
+class EmailForm(FlaskForm):
+    email = EmailField(
+        "Email address",
+        validators=[
+            DataRequired("Enter your email address"),
+            Email("Enter an email address in the correct format, like name@example.com"),
+        ],
+    )
+
+
+class ResetForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired("Enter your email address")])
+    code = StringField("Security code", validators=[DataRequired("Enter the security code from the email")])
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password")])
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
+
+
+class SecondFactorChoiceForm(FlaskForm):
+    second_factor = RadioField(
+        "How do you want to get security codes?",
+        choices=[("totp", "With an authenticator app (most secure)"), ("email", "By email")],
+        validators=[DataRequired("Choose how you want to get security codes")],
+    )

@@ -1,0 +1,251 @@
+"""Sign in, second factor, register, reset password, sign out."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlsplit
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from patient_online.extensions import db, limiter
+from patient_online.models import User
+from patient_online.services import accounts
+from patient_online.services.accounts import AccountError
+
+from . import forms
+from .sessions import end_session, signed_in_user, start_session
+
+bp = Blueprint("auth", __name__)
+
+
+def _email_key() -> str:
+    return "email:" + accounts.normalise_email(request.form.get("email", ""))
+
+
+def _pending_key() -> str:
+    return f"pending:{session.get('pending_user_id', '-')}"
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 200
+
+
+def _limit(setting: str) -> str:
+    return str(current_app.config[setting])
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def landing_for(user: User) -> str:
+    if user.is_system_admin:
+        return url_for("admin.practices")
+    roles = {m.role for m in user.memberships}
+    if "practice_manager" in roles:
+        return url_for("manager.index")
+    if "receptionist" in roles:
+        return url_for("reception.index")
+    return url_for("patient.home")
+
+
+def _pending_user() -> User | None:
+    user_id = session.get("pending_user_id")
+    return db.session.get(User, user_id) if user_id else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_SIGN_IN"), methods=["POST"], deduct_when=_failed)
+@limiter.limit(lambda: _limit("RATELIMIT_SIGN_IN"), key_func=_email_key, methods=["POST"], deduct_when=_failed)
+def login() -> Response | str:
+    if signed_in_user():
+        return redirect(landing_for(current_user))
+    form = forms.SignInForm()
+    error = None
+    if form.validate_on_submit():
+        user = accounts.check_credentials(db.session, form.email.data or "", form.password.data or "")
+        if user is not None:
+            next_url = safe_next(request.args.get("next"))
+            session.clear()
+            session["pending_user_id"] = user.id
+            if next_url:
+                session["next"] = next_url
+            if accounts.needs_second_factor_setup(user) or (user.kind == "patient" and user.email_confirmed_at is None):
+                return redirect(url_for("auth.setup"))
+            accounts.start_second_factor(db.session, user)
+            return redirect(url_for("auth.code"))
+        error = "Enter a correct email address and password"
+    return render_template(
+        "auth/login.html", form=form, error=error, nhs_login=bool(current_app.config["NHS_LOGIN_ISSUER"])
+    )
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_CODE"), methods=["POST"], deduct_when=_failed)
+@limiter.limit(lambda: _limit("RATELIMIT_CODE"), key_func=_pending_key, methods=["POST"], deduct_when=_failed)
+def code() -> Response | str:
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    form = forms.CodeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.check_second_factor(db.session, user, form.code.data or "")
+        except AccountError as exc:
+            form.code.errors = [exc.message]
+        else:
+            return _finish_sign_in(user)
+    return render_template("auth/code.html", form=form, by_email=user.second_factor == "email" and not user.is_staff)
+
+
+@bp.post("/login/code/resend")
+@limiter.limit("3 per 15 minutes", key_func=_pending_key)
+def resend_code() -> Response:
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    accounts.start_second_factor(db.session, user)
+    flash("We have sent you a new security code.", "success")
+    return redirect(url_for("auth.code"))
+
+
+def _finish_sign_in(user: User) -> Response:
+    next_url = session.get("next")
+    role = "staff" if user.is_staff else "patient"
+    accounts.signed_in(db.session, user, role)
+    start_session(user)
+    return redirect(next_url or landing_for(user))
+
+
+@bp.route("/login/setup", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_CODE"), methods=["POST"], deduct_when=_failed)
+def setup() -> Response | str:
+    """First sign-in: confirm the email (patients), then set up the second factor."""
+    user = _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    if user.kind == "patient" and user.email_confirmed_at is None:
+        return redirect(url_for("auth.confirm_email"))
+    if not accounts.needs_second_factor_setup(user):
+        accounts.start_second_factor(db.session, user)
+        return redirect(url_for("auth.code"))
+    choice = forms.SecondFactorChoiceForm()
+    form = forms.CodeForm()
+    secret = session.get("totp_secret") or accounts.new_totp_secret()
+    session["totp_secret"] = secret
+    if request.method == "POST" and request.form.get("second_factor") == "email" and not user.is_staff:
+        if choice.validate_on_submit():
+            accounts.choose_email_codes(db.session, user)
+            session.pop("totp_secret", None)
+            accounts.start_second_factor(db.session, user)
+            return redirect(url_for("auth.code"))
+    elif form.validate_on_submit():
+        try:
+            accounts.enrol_totp(db.session, user, secret, form.code.data or "")
+        except AccountError as exc:
+            form.code.errors = [exc.message]
+        else:
+            session.pop("totp_secret", None)
+            flash("Your authenticator app is set up. You will use it every time you sign in.", "success")
+            return _finish_sign_in(user)
+    uri = accounts.totp_uri(user, secret)
+    return render_template("auth/setup.html", form=form, choice=choice, secret=secret, qr=_qr_svg(uri), user=user)
+
+
+def _qr_svg(data: str) -> Markup:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    svg = buffer.getvalue().decode()
+    svg = svg[svg.index("<svg") :]
+    return Markup(svg.replace("<svg", '<svg role="img" aria-label="QR code for your authenticator app"', 1))  # noqa: S704
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_REGISTER"), methods=["POST"])
+def register() -> Response | str:
+    form = forms.RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.register(
+                db.session, form.email.data or "", form.password.data or "", form.mobile.data or ""
+            )
+        except AccountError as exc:
+            getattr(form, exc.field or "password").errors = [exc.message]
+        else:
+            session.clear()
+            session["registered_email"] = accounts.normalise_email(form.email.data or "")
+            if user is not None:
+                session["pending_user_id"] = user.id
+            return redirect(url_for("auth.confirm_email"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/register/confirm", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_CODE"), methods=["POST"], deduct_when=_failed)
+def confirm_email() -> Response | str:
+    email = session.get("registered_email")
+    user = _pending_user()
+    if email is None and user is None:
+        return redirect(url_for("auth.login"))
+    form = forms.CodeForm()
+    if form.validate_on_submit():
+        if user is None or user.email_confirmed_at is not None:
+            form.code.errors = ["The security code is not correct. Check it and try again"]
+        else:
+            try:
+                accounts.confirm_email(db.session, user, form.code.data or "")
+            except AccountError as exc:
+                form.code.errors = [exc.message]
+            else:
+                flash("Your email address is confirmed.", "success")
+                return redirect(url_for("auth.setup"))
+    return render_template("auth/confirm_email.html", form=form, email=email or (user.email if user else ""))
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def reset_request() -> Response | str:
+    form = forms.EmailForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(db.session, form.email.data or "", None)
+        session["reset_email"] = accounts.normalise_email(form.email.data or "")
+        return redirect(url_for("auth.reset_password"))
+    return render_template("auth/reset_request.html", form=form)
+
+
+@bp.route("/reset-password/new", methods=["GET", "POST"])
+@limiter.limit(lambda: _limit("RATELIMIT_CODE"), methods=["POST"], deduct_when=_failed)
+def reset_password() -> Response | str:
+    form = forms.ResetForm(email=session.get("reset_email", ""))
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(db.session, form.email.data or "", form.code.data or "", form.password.data or "")
+        except AccountError as exc:
+            getattr(form, exc.field or "code").errors = [exc.message]
+        else:
+            end_session()
+            flash("Your password has been changed. Sign in with your new password.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    user = signed_in_user()
+    if user is not None:
+        accounts.sign_out(db.session, user)
+    end_session()
+    flash("You have signed out.", "success")
+    return redirect(url_for("public.index"))

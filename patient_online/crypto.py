@@ -1,0 +1,72 @@
+"""Password hashing, secret encryption and short random tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+
+_hasher = PasswordHasher()
+# A real hash to compare against when there is no account, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored_hash: str, password: str) -> bool:
+    """True when the password matches; always does the same work, even without an account."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    """Keyed hash for codes and keys we only ever compare (one-time codes, linkage keys)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, token.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def tokens_match(stored: str, token: str) -> bool:
+    return hmac.compare_digest(stored, token_hash(token))
+
+
+def random_code(digits: int = 6) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(digits))
+
+
+_KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def random_key(length: int) -> str:
+    """Readable random key for paper letters: no characters that look alike."""
+    return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(length))
+
+
+def _fernet() -> Fernet:
+    key = current_app.config.get("ADAPTER_SECRET_KEY")
+    if not key:
+        digest = hashlib.sha256(str(current_app.config["SECRET_KEY"]).encode()).digest()
+        key = base64.urlsafe_b64encode(digest)
+    return Fernet(key)
+
+
+def encrypt(value: str) -> str:
+    return _fernet().encrypt(value.encode()).decode() if value else ""
+
+
+def decrypt(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return _fernet().decrypt(value.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("A stored secret cannot be read with the configured key") from exc

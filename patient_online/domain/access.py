@@ -1,0 +1,170 @@
+"""Effective access: what one patient may use online, computed in one place and explained."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+from .patients import AccessFlag
+from .record import EARLIEST_PROSPECTIVE_START, RecordLevel
+
+FLAG_DECLINED = "1290331000000103"
+FLAG_ENHANCED_REVIEW = "1364731000000104"
+FLAG_REVIEW_NOT_INDICATED = "1364751000000106"
+
+FLAG_LABELS = {
+    FLAG_DECLINED: "Online access declined",
+    FLAG_ENHANCED_REVIEW: "Enhanced review indicated",
+    FLAG_REVIEW_NOT_INDICATED: "Enhanced review not indicated",
+}
+
+ADULT_AGE = 16
+
+
+class Service(enum.StrEnum):
+    APPOINTMENTS = "appointments"
+    PRESCRIPTIONS = "prescriptions"
+    RECORD = "record"
+    PROXY = "proxy"
+
+    @property
+    def label(self) -> str:
+        return {
+            "appointments": "Online appointments",
+            "prescriptions": "Repeat prescriptions",
+            "record": "GP record access",
+            "proxy": "Proxy access",
+        }[self.value]
+
+    @property
+    def contractual(self) -> bool:
+        """Services the GP contract requires practices to offer online."""
+        return self is not Service.PROXY
+
+
+class VerificationMethod(enum.StrEnum):
+    DOCUMENTS = "documents"
+    VOUCHING = "vouching"
+    VOUCHING_WITH_CONFIRMATION = "vouching_with_confirmation"
+    NHS_LOGIN = "nhs_login"
+    LINKAGE_LETTER = "linkage_letter"
+
+    @property
+    def label(self) -> str:
+        return {
+            "documents": "Identity documents",
+            "vouching": "Vouching by practice staff",
+            "vouching_with_confirmation": "Vouching with questions about the record",
+            "nhs_login": "NHS login (photo ID checked)",
+            "linkage_letter": "Linkage letter",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class PracticeSwitch:
+    enabled: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AccessInputs:
+    """Everything effective access depends on."""
+
+    today: dt.date
+    practice_services: dict[Service, PracticeSwitch]
+    practice_default_level: RecordLevel
+    practice_access_start: dt.date
+    age: int
+    flags: tuple[AccessFlag, ...] = ()
+    patient_level: RecordLevel | None = None  # granted by reception; None = practice default
+    patient_level_granted_on: dt.date | None = None
+    patient_appointments: bool = True
+    patient_prescriptions: bool = True
+    remote_vouching_only: bool = False
+    automatic_since: dt.date | None = None  # when the practice default first applied to this patient
+
+
+@dataclass(frozen=True)
+class EffectiveAccess:
+    services: dict[Service, bool]
+    record_level: RecordLevel
+    access_start: dt.date
+    explanation: tuple[str, ...] = field(default_factory=tuple)
+    messages: dict[Service, str] = field(default_factory=dict)
+
+    def allows(self, service: Service) -> bool:
+        if service is Service.RECORD:
+            return self.services.get(Service.RECORD, False) and self.record_level > RecordLevel.NONE
+        return self.services.get(service, False)
+
+
+def _flag_in_force(flags: tuple[AccessFlag, ...]) -> tuple[AccessFlag | None, AccessFlag | None]:
+    """The declined flag, and the enhanced-review flag unless a later 'not indicated' lifted it."""
+    declined = next((f for f in flags if f.code == FLAG_DECLINED), None)
+    reviews = sorted(
+        (f for f in flags if f.code in (FLAG_ENHANCED_REVIEW, FLAG_REVIEW_NOT_INDICATED)),
+        key=lambda f: f.recorded_on,
+    )
+    latest = reviews[-1] if reviews else None
+    review = latest if latest is not None and latest.code == FLAG_ENHANCED_REVIEW else None
+    return declined, review
+
+
+def _date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def effective_access(inputs: AccessInputs) -> EffectiveAccess:
+    """Rules 5 and 8: the services and record level one patient has, and why, in plain words."""
+    sw = inputs.practice_services
+    services = {
+        Service.APPOINTMENTS: sw[Service.APPOINTMENTS].enabled and inputs.patient_appointments,
+        Service.PRESCRIPTIONS: sw[Service.PRESCRIPTIONS].enabled and inputs.patient_prescriptions,
+        Service.RECORD: sw[Service.RECORD].enabled,
+        Service.PROXY: sw[Service.PROXY].enabled,
+    }
+    messages = {s: p.message for s, p in sw.items() if not p.enabled and p.message}
+    start = max(inputs.practice_access_start, EARLIEST_PROSPECTIVE_START)
+    why: list[str] = []
+    declined, review = _flag_in_force(inputs.flags)
+
+    if not sw[Service.RECORD].enabled:
+        level = RecordLevel.NONE
+        why.append("No record access: your GP practice has switched off record access online")
+    elif declined is not None:
+        level = RecordLevel.NONE
+        why.append(f"No record access: you declined online access on {_date(declined.recorded_on)}")
+    elif inputs.patient_level is not None:
+        level = inputs.patient_level
+        why.append(f"{level.label}: set by your GP practice")
+    else:
+        level = inputs.practice_default_level
+        source = "practice default"
+        if level >= RecordLevel.FULL and inputs.age < ADULT_AGE:
+            level = RecordLevel.DETAILED
+            why.append(f"{level.label}: {source}")
+            why.append("Full record withheld: patients under 16 do not get it automatically")
+        elif (
+            level >= RecordLevel.FULL
+            and review is not None
+            and (inputs.automatic_since is None or review.recorded_on <= inputs.automatic_since)
+        ):
+            level = RecordLevel.DETAILED
+            why.append(f"{level.label}: {source}")
+            why.append(f"Full record withheld: enhanced review indicated on {_date(review.recorded_on)}")
+        else:
+            why.append(f"{level.label}: {source}")
+
+    if level > RecordLevel.SUMMARY and inputs.remote_vouching_only:
+        level = RecordLevel.SUMMARY
+        why.append("Detailed and full record withheld: your identity was checked by remote vouching only")
+
+    if not services[Service.APPOINTMENTS] and sw[Service.APPOINTMENTS].enabled:
+        why.append("Online appointments switched off for you by your GP practice")
+    if not services[Service.PRESCRIPTIONS] and sw[Service.PRESCRIPTIONS].enabled:
+        why.append("Repeat prescriptions switched off for you by your GP practice")
+
+    return EffectiveAccess(
+        services=services, record_level=level, access_start=start, explanation=tuple(why), messages=messages
+    )

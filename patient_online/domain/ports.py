@@ -1,0 +1,89 @@
+"""The clinical-system ports: what the gateway needs from a practice's clinical system.
+
+Adapters implement these protocols and return domain objects only; vendor formats stop inside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .appointments import Appointment, Slot, SlotQuery
+from .patients import Demographics, PatientRef
+from .prescriptions import RepeatItem, RepeatRequest
+from .record import RecordExtract, Section
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """How an adapter's link to its clinical system is doing, for /readyz and reception."""
+
+    ok: bool
+    detail: str = ""
+
+
+class DemographicsLookup(Protocol):
+    def find_patient(self, nhs_number: str) -> Demographics | None:
+        """The patient with this NHS number registered at the practice, or None."""
+        ...
+
+
+class AppointmentBook(Protocol):
+    def search_slots(self, query: SlotQuery) -> list[Slot]:
+        """Free slots matching the query, soonest first."""
+        ...
+
+    def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
+        """Book the slot for the patient; raises SlotUnavailable when it is no longer free."""
+        ...
+
+    def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        """Cancel one of the patient's appointments."""
+        ...
+
+    def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
+        """The patient's appointments starting after ``since`` (booked and cancelled)."""
+        ...
+
+
+class RepeatMedication(Protocol):
+    def list_repeat_template(self, patient: PatientRef) -> list[RepeatItem]:
+        """The patient's medication template: repeats, repeat dispensing and acute items."""
+        ...
+
+    def request_repeats(
+        self,
+        patient: PatientRef,
+        item_ids: Sequence[str],
+        note: str,
+        pharmacy_ods: str,
+        idempotency_key: str,
+    ) -> RepeatRequest:
+        """Ask the practice for the items; the same idempotency key never makes a second request."""
+        ...
+
+    def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:
+        """Withdraw a request the practice has not acted on yet."""
+        ...
+
+    def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
+        """The patient's repeat requests with their current status, newest first."""
+        ...
+
+
+class PatientRecord(Protocol):
+    def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
+        """The entries of the asked sections, with their withholding flags, unfiltered."""
+        ...
+
+
+class ClinicalSystem(DemographicsLookup, AppointmentBook, RepeatMedication, PatientRecord, Protocol):
+    """Everything one practice's clinical system offers the gateway."""
+
+    name: str
+
+    def link_state(self) -> LinkState:
+        """Whether the link to the clinical system is working, without calling it."""
+        ...

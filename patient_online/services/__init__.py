@@ -1,0 +1,1 @@
+"""Use cases, named as verbs. Each owns its transaction and writes its audit event in it."""

@@ -1,0 +1,145 @@
+"""Who the signed-in patient is acting for, and what they may do there (rules 5, 8, 17)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patient_online.domain.access import (
+    AccessInputs,
+    EffectiveAccess,
+    PracticeSwitch,
+    Service,
+    effective_access,
+)
+from patient_online.domain.errors import NotAllowed, ServiceOff
+from patient_online.domain.patients import AccessFlag, PatientRef
+from patient_online.domain.record import RecordLevel
+from patient_online.models import AccountLink, Patient, Practice, ProxyLink, User, Verification
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The patient whose services the signed-in person is using, and on what terms."""
+
+    user: User
+    patient: Patient
+    practice: Practice
+    access: EffectiveAccess
+    proxy: ProxyLink | None = None
+
+    @property
+    def ref(self) -> PatientRef:
+        return PatientRef(self.practice.ods_code, self.patient.nhs_number, self.patient.clinical_id)
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.proxy is not None
+
+    @property
+    def actor_role(self) -> str:
+        return "proxy" if self.proxy else "patient"
+
+    def require(self, service: Service) -> None:
+        """Refuse in the service layer when the service is off for this patient (or this proxy)."""
+        if not self.access.allows(service):
+            message = self.access.messages.get(service) or ServiceOff.message
+            raise ServiceOff(message)
+
+
+def practice_switches(practice: Practice) -> dict[Service, PracticeSwitch]:
+    found = {s.service: s for s in practice.switches}
+    return {
+        service: PracticeSwitch(enabled=found[service.value].enabled, message=found[service.value].message)
+        if service.value in found
+        else PracticeSwitch(enabled=False)
+        for service in Service
+    }
+
+
+def patient_access(session: Session, patient: Patient, on: dt.date | None = None) -> EffectiveAccess:
+    """The patient's own effective access, from the practice switches, reception's settings and flags."""
+    day = on or today()
+    practice = patient.practice
+    link = session.scalar(select(AccountLink).where(AccountLink.patient_id == patient.id).order_by(AccountLink.id))
+    methods = {
+        (v.method, v.remote) for v in session.scalars(select(Verification).where(Verification.patient_id == patient.id))
+    }
+    remote_only = bool(methods) and all(
+        m in ("vouching", "vouching_with_confirmation") and remote for m, remote in methods
+    )
+    inputs = AccessInputs(
+        today=day,
+        practice_services=practice_switches(practice),
+        practice_default_level=RecordLevel(practice.default_record_level),
+        practice_access_start=practice.record_access_start,
+        age=_age(patient.date_of_birth, day),
+        flags=tuple(AccessFlag(f["code"], dt.date.fromisoformat(f["date"])) for f in patient.flags or []),
+        patient_level=RecordLevel(patient.record_level) if patient.record_level else None,
+        patient_appointments=patient.appointments_enabled,
+        patient_prescriptions=patient.prescriptions_enabled,
+        remote_vouching_only=remote_only,
+        automatic_since=link.linked_at.date() if link else None,
+    )
+    return effective_access(inputs)
+
+
+def _age(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def proxy_access(session: Session, link: ProxyLink) -> EffectiveAccess:
+    """A proxy gets what reception allowed them, never more than the patient's own access."""
+    own = patient_access(session, link.patient)
+    services = dict(own.services)
+    services[Service.APPOINTMENTS] = services[Service.APPOINTMENTS] and link.can_appointments
+    services[Service.PRESCRIPTIONS] = services[Service.PRESCRIPTIONS] and link.can_prescriptions
+    services[Service.PROXY] = False
+    level = min(own.record_level, RecordLevel(link.record_level), key=lambda lv: lv.rank)
+    explanation = (*own.explanation, f"As a proxy you may see: {level.label.lower()}")
+    return replace(own, services=services, record_level=level, explanation=explanation)
+
+
+def own_links(session: Session, user: User) -> list[AccountLink]:
+    return list(session.scalars(select(AccountLink).where(AccountLink.user_id == user.id).order_by(AccountLink.id)))
+
+
+def active_proxy_links(session: Session, user: User) -> list[ProxyLink]:
+    return list(
+        session.scalars(
+            select(ProxyLink)
+            .where(ProxyLink.proxy_user_id == user.id, ProxyLink.status == "active")
+            .order_by(ProxyLink.id)
+        )
+    )
+
+
+def acting_for(session: Session, user: User, patient_id: int | None) -> Acting | None:
+    """The Acting context for the chosen patient (own record by default), or None when not linked yet.
+
+    Raises NotAllowed when the chosen patient is neither the user's own linked record nor an active proxy link.
+    """
+    links = [link for link in own_links(session, user) if link.status == "active"]
+    if patient_id is not None:
+        for link in links:
+            if link.patient_id == patient_id:
+                return _own(session, user, link)
+        for proxy in active_proxy_links(session, user):
+            if proxy.patient_id == patient_id:
+                return Acting(user, proxy.patient, proxy.patient.practice, proxy_access(session, proxy), proxy)
+        raise NotAllowed("You cannot act for this person.")
+    return _own(session, user, links[0]) if links else None
+
+
+def _own(session: Session, user: User, link: AccountLink) -> Acting:
+    return Acting(user, link.patient, link.patient.practice, patient_access(session, link.patient))

@@ -1,0 +1,57 @@
+"""Template filters and globals: dates in UK time and words, NHS numbers, the current practice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g
+
+from patient_online.domain.nhs_number import formatted
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def uk_date(value: dt.date | dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(LONDON).date()
+    return f"{value.day} {value:%B %Y}"
+
+
+def uk_day(value: dt.date | dt.datetime) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(LONDON).date()
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def uk_time(value: dt.datetime) -> str:
+    local = value.astimezone(LONDON)
+    return local.strftime("%-I:%M%p").lower()
+
+
+def uk_datetime(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{uk_date(value)} at {uk_time(value)}"
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(uk_date)
+    app.add_template_filter(uk_day)
+    app.add_template_filter(uk_time)
+    app.add_template_filter(uk_datetime)
+    app.add_template_filter(formatted, "nhs_number")
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        acting = g.get("acting")
+        practice = acting.practice if acting is not None else g.get("practice")
+        return {
+            "current_practice": practice,
+            "acting": acting,
+            "service_name": "Patient Online",
+            "has_endpoint": lambda name: name in current_app.view_functions,
+        }

@@ -1,0 +1,34 @@
+"""Patient pages. One gate for the whole audience: signed in, a patient account."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from patient_online.extensions import db
+from patient_online.services.access import Acting, acting_for
+
+bp = Blueprint("patient", __name__)
+
+
+@bp.before_request
+def _gate() -> Response | None:
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if current_user.kind != "patient":
+        abort(403)
+    g.user = current_user
+    g.acting = acting_for(db.session, current_user, session.get("acting_for"))
+    return None
+
+
+def acting() -> Acting:
+    """The linked patient the page is for; patients who are not linked yet are sent to /link."""
+    current: Acting | None = g.get("acting")
+    if current is None:
+        abort(redirect(url_for("patient.link")))
+    return current
+
+
+from . import account, appointments, home, link, prescriptions, proxy, record  # noqa: E402,F401

@@ -1,0 +1,78 @@
+"""/account: sign-in details, and /account/activity: what happened on the account and record."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from patient_online.auth import forms
+from patient_online.auth.sessions import start_session
+from patient_online.extensions import db
+from patient_online.services import accounts
+from patient_online.services.accounts import AccountError
+from patient_online.services.activity import activity_for
+
+from . import bp
+
+
+def _page(**forms_: object) -> str:
+    context = {
+        "password_form": forms.ChangePasswordForm(prefix="pw"),
+        "email_form": forms.EmailForm(prefix="em"),
+        "code_form": forms.CodeForm(prefix="ec"),
+    }
+    context.update(forms_)
+    return render_template("patient/account.html", **context)
+
+
+@bp.get("/account")
+def account() -> str:
+    return _page()
+
+
+@bp.post("/account/password")
+def change_password() -> Response | str:
+    form = forms.ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(db.session, g.user, form.current_password.data or "", form.password.data or "")
+        except AccountError as exc:
+            getattr(form, exc.field or "password").errors = [exc.message]
+        else:
+            start_session(g.user)  # this browser stays signed in; every other session has ended
+            flash("Your password has been changed. You have been signed out everywhere else.", "success")
+            return redirect(url_for("patient.account"))
+    return _page(password_form=form)
+
+
+@bp.post("/account/email")
+def change_email() -> Response | str:
+    form = forms.EmailForm(prefix="em")
+    if form.validate_on_submit():
+        try:
+            accounts.start_email_change(db.session, g.user, form.email.data or "")
+        except AccountError as exc:
+            form.email.errors = [exc.message]
+        else:
+            flash("If that address can be used, we have sent a security code to it. Enter it below.", "info")
+            return redirect(url_for("patient.account", _anchor="confirm-email"))
+    return _page(email_form=form)
+
+
+@bp.post("/account/email/confirm")
+def confirm_email_change() -> Response | str:
+    form = forms.CodeForm(prefix="ec")
+    if form.validate_on_submit():
+        try:
+            accounts.confirm_email_change(db.session, g.user, form.code.data or "")
+        except AccountError as exc:
+            form.code.errors = [exc.message]
+        else:
+            flash("Your email address has been changed.", "success")
+            return redirect(url_for("patient.account"))
+    return _page(code_form=form)
+
+
+@bp.get("/account/activity")
+def activity() -> str:
+    return render_template("patient/activity.html", lines=activity_for(db.session, g.user))

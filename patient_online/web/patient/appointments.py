@@ -1,0 +1,5 @@
+"""Patient pages: appointments."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

@@ -1,0 +1,19 @@
+"""The patient's home page: the services of their practice, and whose account is shown."""
+
+from __future__ import annotations
+
+from flask import g, render_template
+
+from patient_online.domain.access import Service
+from patient_online.extensions import db
+from patient_online.services.linking import pending_request
+
+from . import bp
+
+
+@bp.get("/home")
+def home() -> str:
+    current = g.acting
+    if current is None:
+        return render_template("patient/home_unlinked.html", request_=pending_request(db.session, g.user))
+    return render_template("patient/home.html", acting=current, Service=Service)

@@ -1,0 +1,101 @@
+"""/link: link the account to the GP record with a linkage letter or a request to the practice."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from patient_online.extensions import db, limiter
+from patient_online.models import Practice
+from patient_online.services import linking
+from patient_online.services.linking import LinkError
+from patient_online.web.fields import DateParts
+
+from . import bp
+
+
+class LetterForm(FlaskForm):
+    ods_code = StringField(
+        "Practice ODS code", validators=[DataRequired("Enter the practice ODS code from your letter")]
+    )
+    account_id = StringField("Account ID", validators=[DataRequired("Enter the Account ID from your letter")])
+    linkage_key = StringField("Linkage Key", validators=[DataRequired("Enter the Linkage Key from your letter")])
+
+
+class RequestForm(FlaskForm):
+    practice = SelectField("Your GP practice", validators=[DataRequired("Choose your GP practice")])
+    nhs_number = StringField("NHS number", validators=[DataRequired("Enter your NHS number")])
+    given_name = StringField("First name", validators=[DataRequired("Enter your first name"), Length(max=100)])
+    family_name = StringField("Last name", validators=[DataRequired("Enter your last name"), Length(max=100)])
+    date_of_birth = DateParts("Date of birth", required_message="Enter your date of birth")
+    postcode = StringField("Postcode", validators=[DataRequired("Enter your postcode"), Length(max=10)])
+
+
+def _linkage_key() -> str:
+    return f"link:{g.user.id}"
+
+
+def _linkage_limit() -> str:
+    return str(current_app.config["RATELIMIT_LINKAGE"])
+
+
+def _refused(response: Response) -> bool:
+    """Only attempts that were turned down count towards the limit."""
+    return response.status_code == 200
+
+
+@bp.route("/link", methods=["GET", "POST"])
+@limiter.limit(_linkage_limit, methods=["POST"], key_func=_linkage_key, deduct_when=_refused)
+@limiter.limit(_linkage_limit, methods=["POST"], deduct_when=_refused)
+def link() -> Response | str:
+    if g.acting is not None and linking.has_own_link(db.session, g.user):
+        flash("Your account is already linked to your GP record.", "info")
+        return redirect(url_for("patient.home"))
+    letter = LetterForm(prefix="letter")
+    req = RequestForm(prefix="request")
+    practices = db.session.scalars(select(Practice).order_by(Practice.name)).all()
+    req.practice.choices = [("", "Choose your practice")] + [
+        (p.ods_code, f"{p.name} ({p.ods_code})") for p in practices
+    ]
+    if "letter-linkage_key" in request.form and letter.validate_on_submit():
+        try:
+            linking.link_with_letter(
+                db.session,
+                g.user,
+                letter.ods_code.data or "",
+                letter.account_id.data or "",
+                letter.linkage_key.data or "",
+            )
+        except LinkError as exc:
+            letter.linkage_key.errors = [exc.message]
+        else:
+            flash("Your account is linked to your GP record.", "success")
+            return redirect(url_for("patient.home"))
+    elif "request-nhs_number" in request.form and req.validate_on_submit():
+        try:
+            linking.request_link(
+                db.session,
+                g.user,
+                req.practice.data or "",
+                req.nhs_number.data or "",
+                req.date_of_birth.data,  # type: ignore[arg-type]  # validated as required
+                req.given_name.data or "",
+                req.family_name.data or "",
+                req.postcode.data or "",
+            )
+        except LinkError as exc:
+            getattr(req, exc.field if exc.field in req else "nhs_number").errors = [exc.message]
+        else:
+            return redirect(url_for("patient.link_requested"))
+    return render_template(
+        "patient/link.html", letter=letter, req=req, pending=linking.pending_request(db.session, g.user)
+    )
+
+
+@bp.get("/link/requested")
+def link_requested() -> str:
+    return render_template("patient/link_requested.html")

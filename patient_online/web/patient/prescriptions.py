@@ -1,0 +1,5 @@
+"""Patient pages: prescriptions."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401
