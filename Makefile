@@ -28,7 +28,10 @@ static/nhsuk/nhsuk-frontend.min.css: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	rm -rf static/nhsuk && mkdir -p static/nhsuk
 	cp -r node_modules/nhsuk-frontend/dist/nhsuk/assets/. static/nhsuk/
-	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js static/nhsuk/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js static/nhsuk/
+	@# The webfont lives on an external host: drop its @font-face rules so pages need nothing from outside
+	@# (Content-Security-Policy allows fonts from this site only); text falls back to Arial.
+	sed -E 's/@font-face\{[^}]*\}//g' node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css > static/nhsuk/nhsuk-frontend.min.css
 
 db: setup
 	$(BIN)/flask db upgrade

@@ -47,5 +47,8 @@ ADAPTER_SECRET_KEY = ""
 # Clinical-system links.
 ADAPTER_CONNECT_TIMEOUT = 2.0
 ADAPTER_READ_TIMEOUT = 5.0
+# A practice's link opens its circuit after this many failures in a row, and is probed again after the cool-down.
+ADAPTER_BREAKER_FAILURES = 5
+ADAPTER_BREAKER_COOL_DOWN = 30.0
 
 LOG_LEVEL = "INFO"

@@ -136,17 +136,29 @@ def settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(connection: Any, seeded_engine: Engine, settings: dict[str, Any]) -> Iterator[Any]:
+def app(connection: Any, seeded_engine: Engine, settings: dict[str, Any]) -> Any:
+    """The app, bound to the test's rolled-back connection.
+
+    No app context is held open here: each client request gets its own, as in production. Tests that call
+    services directly use the ``app_ctx`` fixture, or ``with app.app_context():`` around the call.
+    """
     from patient_online import create_app
 
     application = create_app({**TEST_SETTINGS, "DATABASE_ENGINE": seeded_engine, **settings})
     db.factory.configure(bind=connection, join_transaction_mode="create_savepoint")
-    with application.app_context():
-        yield application
+    return application
+
+
+@pytest.fixture
+def app_ctx(app: Any) -> Iterator[Any]:
+    """An app context for the whole test, for service-level tests that make no client requests."""
+    with app.app_context():
+        yield app
 
 
 @pytest.fixture
 def session(app: Any) -> Any:
+    """The database session services use (the same one requests use, on the test's connection)."""
     return db.session
 
 

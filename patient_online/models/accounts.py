@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, created, intpk, str_code
 
 
-class User(Base):
+class User(UserMixin, Base):  # type: ignore[misc]
     """Anyone who signs in: a patient (``kind='patient'``) or a member of staff (``kind='staff'``)."""
 
     __tablename__ = "user_account"
@@ -37,6 +38,10 @@ class User(Base):
     memberships: Mapped[list[StaffMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", foreign_keys="StaffMembership.user_id"
     )
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
 
     @property
     def is_staff(self) -> bool:

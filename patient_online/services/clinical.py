@@ -11,6 +11,7 @@ from flask import Flask, current_app
 
 from patient_online.adapters import registry
 from patient_online.adapters.registry import AdapterContext
+from patient_online.adapters.resilience import CircuitBreakers, resilient
 from patient_online.crypto import decrypt, encrypt
 from patient_online.domain.ports import ClinicalSystem
 from patient_online.extensions import db
@@ -20,12 +21,30 @@ _lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
+    breakers = CircuitBreakers(
+        failure_threshold=int(app.config["ADAPTER_BREAKER_FAILURES"]),
+        cool_down=float(app.config["ADAPTER_BREAKER_COOL_DOWN"]),
+    )
     app.extensions["clinical_systems"] = {}
+    app.extensions["clinical_overrides"] = {}
     app.extensions["clinical_session_factory"] = db.new_session
+    app.extensions["clinical_breakers"] = breakers
+    app.extensions["clinical_wrapper"] = lambda inner, ods: resilient(inner, ods, breakers)
+
+
+def override(app: Flask, practice_ods: str, system: ClinicalSystem | None) -> None:
+    """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""
+    if system is None:
+        app.extensions["clinical_overrides"].pop(practice_ods, None)
+    else:
+        app.extensions["clinical_overrides"][practice_ods] = system
 
 
 def system_for(practice: Practice) -> ClinicalSystem:
     """The practice's clinical system; built once per adapter configuration and reused."""
+    forced: ClinicalSystem | None = current_app.extensions["clinical_overrides"].get(practice.ods_code)
+    if forced is not None:
+        return forced
     cache: dict[tuple[str, str], ClinicalSystem] = current_app.extensions["clinical_systems"]
     fingerprint = hashlib.sha256(
         json.dumps([practice.adapter_name, practice.adapter_options], sort_keys=True).encode()

@@ -125,7 +125,7 @@ def test_environment_variables_override_settings(monkeypatch: pytest.MonkeyPatch
     assert app.config["SESSION_IDLE_MINUTES"] == 7
 
 
-def test_demo_seed_is_repeatable(session: Any) -> None:
+def test_demo_seed_is_repeatable(app_ctx: Any, session: Any) -> None:
     from patient_online.adapters.demo.models import DemoPatient, DemoSlot
     from patient_online.adapters.demo.seed import seed
 

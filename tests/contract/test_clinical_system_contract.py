@@ -1,0 +1,104 @@
+"""The ClinicalSystem port's contract: every adapter must pass these (see conftest.CONTRACT_FACTORIES)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from patient_online.domain.appointments import AppointmentStatus, SlotQuery
+from patient_online.domain.errors import SlotUnavailable
+from patient_online.domain.prescriptions import PrescriptionType, RequestStatus
+from patient_online.domain.record import Section
+
+Subject = Any  # conftest.ContractSubject (not importable without packages)
+
+
+def _slot(subject: Subject) -> Any:
+    start, end = subject.slot_window
+    slots = subject.system.search_slots(SlotQuery(start, end))
+    assert slots, "the test patient's practice has free slots in the window"
+    return slots[0]
+
+
+def _orderable(subject: Subject) -> list[str]:
+    template = subject.system.list_repeat_template(subject.patient)
+    return [i.id for i in template if i.prescription_type is not PrescriptionType.ACUTE][:2]
+
+
+def test_find_patient(contract_system: Subject) -> None:
+    found = contract_system.system.find_patient(contract_system.patient.nhs_number)
+    assert found is not None and found.ref == contract_system.patient
+    assert found.family_name and found.date_of_birth
+    assert contract_system.system.find_patient(contract_system.other_nhs_number_not_found) is None
+
+
+def test_search_slots_returns_free_slots_in_the_window_sorted(contract_system: Subject) -> None:
+    start, end = contract_system.slot_window
+    slots = contract_system.system.search_slots(SlotQuery(start, end))
+    assert slots
+    assert slots == sorted(slots, key=lambda s: s.start)
+    assert all(start <= s.start and s.end <= end for s in slots)
+    taken = contract_system.system.book(contract_system.patient, slots[0].id, "Check up", str(uuid.uuid4()))
+    again = contract_system.system.search_slots(SlotQuery(start, end))
+    assert taken.slot.id not in {s.id for s in again}
+
+
+def test_booked_appointment_is_listed(contract_system: Subject) -> None:
+    slot = _slot(contract_system)
+    booked = contract_system.system.book(contract_system.patient, slot.id, "Sore knee", str(uuid.uuid4()))
+    assert booked.status is AppointmentStatus.BOOKED and booked.slot.id == slot.id
+    listed = contract_system.system.list_appointments(contract_system.patient, dt.datetime.now(dt.UTC))
+    assert booked.id in {a.id for a in listed}
+
+
+def test_double_booking_raises_slot_unavailable(contract_system: Subject) -> None:
+    slot = _slot(contract_system)
+    contract_system.system.book(contract_system.patient, slot.id, "First", str(uuid.uuid4()))
+    with pytest.raises(SlotUnavailable):
+        contract_system.system.book(contract_system.other_patient, slot.id, "Second", str(uuid.uuid4()))
+
+
+def test_cancel_sets_status_cancelled(contract_system: Subject) -> None:
+    slot = _slot(contract_system)
+    booked = contract_system.system.book(contract_system.patient, slot.id, "Review", str(uuid.uuid4()))
+    cancelled = contract_system.system.cancel(contract_system.patient, booked.id, "No longer needed")
+    assert cancelled.id == booked.id and cancelled.status is AppointmentStatus.CANCELLED
+
+
+def test_repeat_template_is_not_empty(contract_system: Subject) -> None:
+    template = contract_system.system.list_repeat_template(contract_system.patient)
+    assert template and all(i.id and i.name for i in template)
+
+
+def test_same_idempotency_key_makes_one_request(contract_system: Subject) -> None:
+    items = _orderable(contract_system)
+    key = str(uuid.uuid4())
+    first = contract_system.system.request_repeats(contract_system.patient, items, "Please", "", key)
+    second = contract_system.system.request_repeats(contract_system.patient, items, "Please", "", key)
+    assert first.id == second.id and first.status is RequestStatus.REQUESTED
+    assert set(first.item_ids) == set(items)
+    requests = contract_system.system.list_requests(contract_system.patient)
+    assert [r.id for r in requests].count(first.id) == 1
+
+
+def test_cancel_request(contract_system: Subject) -> None:
+    made = contract_system.system.request_repeats(
+        contract_system.patient, _orderable(contract_system)[:1], "", "", str(uuid.uuid4())
+    )
+    cancelled = contract_system.system.cancel_request(contract_system.patient, made.id)
+    assert cancelled.id == made.id and cancelled.status is RequestStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [frozenset({Section.ALLERGIES}), frozenset({Section.MEDICATIONS, Section.PROBLEMS}), frozenset(Section)],
+    ids=["allergies", "medications+problems", "all"],
+)
+def test_get_record_returns_only_the_sections_asked(contract_system: Subject, sections: frozenset[Section]) -> None:
+    extract = contract_system.system.get_record(contract_system.patient, sections)
+    assert extract.entries
+    assert {e.section for e in extract.entries} <= sections
+    assert all(n.section is None or n.section in sections for n in extract.notices)

@@ -1,0 +1,149 @@
+"""Hand-written fakes of our own ports, for service tests and fault drills."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from patient_online.domain.appointments import Appointment, AppointmentStatus, Slot, SlotQuery
+from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, SlotUnavailable
+from patient_online.domain.patients import Demographics, PatientRef
+from patient_online.domain.ports import ClinicalSystem, LinkState
+from patient_online.domain.prescriptions import RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.record import RecordExtract, Section
+
+
+@dataclass
+class FakeClinicalSystem:
+    """An in-memory clinical system. Set ``down = True`` to make every call fail as a broken link would,
+    or ``fail_next[method] = exception`` to fail one named call once."""
+
+    name: str = "fake"
+    patients: dict[str, Demographics] = field(default_factory=dict)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    appointments: dict[str, tuple[PatientRef, Appointment]] = field(default_factory=dict)
+    templates: dict[str, list[RepeatItem]] = field(default_factory=dict)
+    requests: dict[str, tuple[PatientRef, RepeatRequest, str]] = field(default_factory=dict)
+    record: dict[str, RecordExtract] = field(default_factory=dict)
+    down: bool = False
+    fail_next: dict[str, Exception] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise ClinicalSystemUnavailable()
+        if name in self.fail_next:
+            raise self.fail_next.pop(name)
+
+    def find_patient(self, nhs_number: str) -> Demographics | None:
+        self._call("find_patient")
+        return self.patients.get(nhs_number)
+
+    def search_slots(self, query: SlotQuery) -> list[Slot]:
+        self._call("search_slots")
+        booked = {a.slot.id for _, a in self.appointments.values() if a.status == AppointmentStatus.BOOKED}
+        found = [
+            s
+            for s in self.slots.values()
+            if s.id not in booked
+            and query.start <= s.start <= query.end
+            and (not query.slot_types or s.slot_type in query.slot_types)
+            and (query.clinician_id is None or s.clinician.id == query.clinician_id)
+            and (query.delivery_mode is None or s.delivery_mode == query.delivery_mode)
+        ]
+        return sorted(found, key=lambda s: (s.start, s.id))
+
+    def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
+        self._call("book")
+        if idempotency_key in self.appointments:
+            return self.appointments[idempotency_key][1]
+        taken = any(
+            a.slot.id == slot_id and a.status == AppointmentStatus.BOOKED for _, a in self.appointments.values()
+        )
+        slot = self.slots.get(slot_id)
+        if slot is None or taken or slot.start <= self.now():
+            raise SlotUnavailable()
+        appointment = Appointment(
+            id=f"FA{len(self.appointments) + 1}",
+            slot=slot,
+            status=AppointmentStatus.BOOKED,
+            reason=reason,
+            booked_at=self.now(),
+        )
+        self.appointments[idempotency_key] = (patient, appointment)
+        return appointment
+
+    def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        self._call("cancel")
+        for key, (owner, appointment) in self.appointments.items():
+            if appointment.id == appointment_id and owner.nhs_number == patient.nhs_number:
+                cancelled = replace(appointment, status=AppointmentStatus.CANCELLED, cancellation_reason=reason)
+                self.appointments[key] = (owner, cancelled)
+                return cancelled
+        raise NotFound()
+
+    def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
+        self._call("list_appointments")
+        return sorted(
+            (
+                a
+                for owner, a in self.appointments.values()
+                if owner.nhs_number == patient.nhs_number and a.slot.start >= since
+            ),
+            key=lambda a: a.slot.start,
+        )
+
+    def list_repeat_template(self, patient: PatientRef) -> list[RepeatItem]:
+        self._call("list_repeat_template")
+        return list(self.templates.get(patient.nhs_number, []))
+
+    def request_repeats(
+        self, patient: PatientRef, item_ids: Sequence[str], note: str, pharmacy_ods: str, idempotency_key: str
+    ) -> RepeatRequest:
+        self._call("request_repeats")
+        for _owner, request, key in self.requests.values():
+            if key == idempotency_key:
+                return request
+        names = {i.id: i.name for i in self.templates.get(patient.nhs_number, [])}
+        request = RepeatRequest(
+            id=f"FR{len(self.requests) + 1}",
+            item_ids=tuple(item_ids),
+            item_names=tuple(names.get(i, i) for i in item_ids),
+            status=RequestStatus.REQUESTED,
+            requested_at=self.now(),
+            note=note,
+            pharmacy_ods=pharmacy_ods,
+        )
+        self.requests[request.id] = (patient, request, idempotency_key)
+        return request
+
+    def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:
+        self._call("cancel_request")
+        owner, request, key = self.requests[request_id]
+        cancelled = replace(request, status=RequestStatus.CANCELLED)
+        self.requests[request_id] = (owner, cancelled, key)
+        return cancelled
+
+    def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
+        self._call("list_requests")
+        return sorted(
+            (r for o, r, _ in self.requests.values() if o.nhs_number == patient.nhs_number),
+            key=lambda r: r.requested_at,
+            reverse=True,
+        )
+
+    def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
+        self._call("get_record")
+        extract = self.record.get(patient.nhs_number, RecordExtract())
+        return RecordExtract(
+            entries=[e for e in extract.entries if e.section in sections], notices=list(extract.notices)
+        )
+
+    def link_state(self) -> LinkState:
+        return LinkState(ok=not self.down, detail="fake down" if self.down else "fake")
+
+
+_: ClinicalSystem = FakeClinicalSystem()
