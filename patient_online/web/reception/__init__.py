@@ -15,4 +15,4 @@ def _gate() -> Response | None:
     return staff_gate("receptionist")
 
 
-from . import views  # noqa: E402,F401
+from . import access, bookings, patients, proxies, verifications, views  # noqa: E402,F401

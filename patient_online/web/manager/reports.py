@@ -1,0 +1,5 @@
+"""Practice manager pages: reports."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

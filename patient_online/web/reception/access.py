@@ -1,0 +1,5 @@
+"""Reception pages: access."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

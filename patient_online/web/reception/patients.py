@@ -1,0 +1,5 @@
+"""Reception pages: patients."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

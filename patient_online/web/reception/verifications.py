@@ -1,0 +1,5 @@
+"""Reception pages: verifications."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401
