@@ -56,7 +56,13 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup chromium lint
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+
+# Benchmark (not part of `make test`): generates data at two scales into PostgreSQL (reused when current),
+# serves with gunicorn, drives the journeys, prints the table and writes docs/benchmarks.md. Needs PostgreSQL
+# and Redis on 127.0.0.1. BENCH_ARGS passes options, e.g. BENCH_ARGS="--scales small --seconds 10".
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STAMP) node_modules static/nhsuk instance

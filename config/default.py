@@ -52,3 +52,5 @@ ADAPTER_BREAKER_FAILURES = 5
 ADAPTER_BREAKER_COOL_DOWN = 30.0
 
 LOG_LEVEL = "INFO"
+# Benchmarks: report the SQL statements each request ran in an X-Query-Count header (patient_online/instrumentation.py).
+QUERY_COUNT_HEADER = False

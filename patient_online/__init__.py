@@ -33,6 +33,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     logging_setup.init_app(app)
     db.init_app(app)
+    from . import instrumentation
+
+    instrumentation.init_app(app)
     csrf.init_app(app)
     _init_limiter(app, limiter)
     login_manager.init_app(app)

@@ -23,6 +23,10 @@ practice_cli = AppGroup("practice", help="Practices on the gateway.")
 def init_app(app: Flask) -> None:
     for group in (db_cli, demo_cli, staff_cli, practice_cli):
         app.cli.add_command(group)
+    from . import outbox_cli, proxies_cli
+
+    outbox_cli.init_app(app)
+    proxies_cli.init_app(app)
 
 
 def upgrade_database() -> None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,18 +14,24 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
 _hasher = PasswordHasher()
+# Each argon2 hash takes 64 MiB while it runs. Without a bound, a gunicorn worker with 8 threads signing 8
+# people in at once (Monday morning) peaks above 600 MB; two at a time keeps a worker near 200 MB, and the
+# work is CPU-bound anyway, so sign-ins queue for the core rather than for memory.
+_hashing = threading.BoundedSemaphore(2)
 # A real hash to compare against when there is no account, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing:
+        return _hasher.hash(password)
 
 
 def check_password(stored_hash: str, password: str) -> bool:
     """True when the password matches; always does the same work, even without an account."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
+        with _hashing:
+            return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
     except (VerificationError, InvalidHashError):
         return False
 

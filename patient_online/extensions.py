@@ -72,8 +72,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # ... and take the write lock at the start, so concurrent writers queue instead of failing mid-way.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # ... deferred by default, so readers never block anyone; a transaction that will write after reading
+    # asks for the write lock up front (execution option sqlite_immediate), so concurrent writers queue
+    # on the busy timeout instead of failing mid-way.
+    mode = "IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+WRITE_TRANSACTION = {"sqlite_immediate": True}
 
 
 db = Database()

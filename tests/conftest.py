@@ -185,3 +185,21 @@ def sign_in(client: Any) -> Any:
         return do_sign_in(client, email)
 
     return _sign_in
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly which databases and which browser the tests ran on."""
+    counts = {"SQLite": 0, "PostgreSQL": 0, "browser (Chromium)": 0, "multi-process (gunicorn)": 0}
+    for report in terminalreporter.stats.get("passed", []):
+        node = report.nodeid
+        if "[sqlite" in node or "-sqlite" in node:
+            counts["SQLite"] += 1
+        if "[postgres" in node or "-postgres" in node:
+            counts["PostgreSQL"] += 1
+        if node.startswith("tests/e2e/"):
+            counts["browser (Chromium)"] += 1
+        if node.startswith("tests/system/"):
+            counts["multi-process (gunicorn)"] += 1
+    terminalreporter.write_sep("-", "where the tests ran")
+    for where, passed in counts.items():
+        terminalreporter.write_line(f"{where}: {passed} passed")

@@ -114,3 +114,7 @@ def get(name: str) -> AdapterType:
 
 def names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def all_types() -> list[AdapterType]:
+    return [_REGISTRY[name] for name in names()]

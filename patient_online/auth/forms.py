@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, RadioField, StringField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+from patient_online.web.fields import Choice
 
 
 class SignInForm(FlaskForm):
@@ -63,8 +65,8 @@ class ChangePasswordForm(FlaskForm):
 
 
 class SecondFactorChoiceForm(FlaskForm):
-    second_factor = RadioField(
+    second_factor = Choice(
         "How do you want to get security codes?",
         choices=[("totp", "With an authenticator app (most secure)"), ("email", "By email")],
-        validators=[DataRequired("Choose how you want to get security codes")],
+        message="Select how you want to get security codes",
     )

@@ -38,6 +38,11 @@ class Service(enum.StrEnum):
         }[self.value]
 
     @property
+    def phrase(self) -> str:
+        """The label as it reads inside a sentence ("Enter why GP record access ...")."""
+        return self.label if self is Service.RECORD else self.label.lower()
+
+    @property
     def contractual(self) -> bool:
         """Services the GP contract requires practices to offer online."""
         return self is not Service.PROXY
@@ -100,11 +105,15 @@ class EffectiveAccess:
 
 
 def _flag_in_force(flags: tuple[AccessFlag, ...]) -> tuple[AccessFlag | None, AccessFlag | None]:
-    """The declined flag, and the enhanced-review flag unless a later 'not indicated' lifted it."""
-    declined = next((f for f in flags if f.code == FLAG_DECLINED), None)
+    """The declined flag, and the enhanced-review flag unless a later 'not indicated' lifted it.
+
+    A 'not indicated' code lifts only an earlier 'review indicated'; it never lifts a decline. When both review
+    codes share a date the review stays in force: withholding is the safe reading until someone looks.
+    """
+    declined = max((f for f in flags if f.code == FLAG_DECLINED), key=lambda f: f.recorded_on, default=None)
     reviews = sorted(
         (f for f in flags if f.code in (FLAG_ENHANCED_REVIEW, FLAG_REVIEW_NOT_INDICATED)),
-        key=lambda f: f.recorded_on,
+        key=lambda f: (f.recorded_on, f.code == FLAG_ENHANCED_REVIEW),
     )
     latest = reviews[-1] if reviews else None
     review = latest if latest is not None and latest.code == FLAG_ENHANCED_REVIEW else None
@@ -115,9 +124,17 @@ def _date(day: dt.date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+def _granted_before(review: AccessFlag, granted_on: dt.date | None) -> bool:
+    """Rule 8: an enhanced-review code never removes access that was in place before it was recorded."""
+    return granted_on is not None and granted_on < review.recorded_on
+
+
 def effective_access(inputs: AccessInputs) -> EffectiveAccess:
-    """Rules 5 and 8: the services and record level one patient has, and why, in plain words."""
-    sw = inputs.practice_services
+    """Rules 5 and 8: the services and record level one patient has, and why, in plain words.
+
+    The explanation is written so that both the patient and practice staff can read it.
+    """
+    sw = {service: inputs.practice_services.get(service, PracticeSwitch(enabled=False)) for service in Service}
     services = {
         Service.APPOINTMENTS: sw[Service.APPOINTMENTS].enabled and inputs.patient_appointments,
         Service.PRESCRIPTIONS: sw[Service.PRESCRIPTIONS].enabled and inputs.patient_prescriptions,
@@ -128,43 +145,62 @@ def effective_access(inputs: AccessInputs) -> EffectiveAccess:
     start = max(inputs.practice_access_start, EARLIEST_PROSPECTIVE_START)
     why: list[str] = []
     declined, review = _flag_in_force(inputs.flags)
+    withheld_for_review = (
+        f"Full record withheld: enhanced review indicated on {_date(review.recorded_on)}" if review else ""
+    )
 
     if not sw[Service.RECORD].enabled:
         level = RecordLevel.NONE
-        why.append("No record access: your GP practice has switched off record access online")
+        why.append("No record access: the GP practice has switched off record access online")
     elif declined is not None:
         level = RecordLevel.NONE
-        why.append(f"No record access: you declined online access on {_date(declined.recorded_on)}")
+        why.append(f"No record access: online access declined on {_date(declined.recorded_on)}")
     elif inputs.patient_level is not None:
         level = inputs.patient_level
-        why.append(f"{level.label}: set by your GP practice")
+        held_back = (
+            level >= RecordLevel.FULL
+            and review is not None
+            and not _granted_before(review, inputs.patient_level_granted_on)
+        )
+        if held_back:
+            level = RecordLevel.DETAILED
+        why.append(f"{level.label}: set by the GP practice")
+        if held_back:
+            why.append(withheld_for_review)
     else:
-        level = inputs.practice_default_level
+        # Historic entries are only ever opened on request, never by default.
+        level = min(inputs.practice_default_level, RecordLevel.FULL, key=lambda lv: lv.rank)
         source = "practice default"
         if level >= RecordLevel.FULL and inputs.age < ADULT_AGE:
             level = RecordLevel.DETAILED
             why.append(f"{level.label}: {source}")
             why.append("Full record withheld: patients under 16 do not get it automatically")
-        elif (
-            level >= RecordLevel.FULL
-            and review is not None
-            and (inputs.automatic_since is None or review.recorded_on <= inputs.automatic_since)
-        ):
+        elif level >= RecordLevel.FULL and review is not None and not _granted_before(review, _automatic_from(inputs)):
             level = RecordLevel.DETAILED
             why.append(f"{level.label}: {source}")
-            why.append(f"Full record withheld: enhanced review indicated on {_date(review.recorded_on)}")
+            why.append(withheld_for_review)
         else:
             why.append(f"{level.label}: {source}")
 
     if level > RecordLevel.SUMMARY and inputs.remote_vouching_only:
         level = RecordLevel.SUMMARY
-        why.append("Detailed and full record withheld: your identity was checked by remote vouching only")
+        why.append("Detailed and full record withheld: identity checked by remote vouching only")
 
-    if not services[Service.APPOINTMENTS] and sw[Service.APPOINTMENTS].enabled:
-        why.append("Online appointments switched off for you by your GP practice")
-    if not services[Service.PRESCRIPTIONS] and sw[Service.PRESCRIPTIONS].enabled:
-        why.append("Repeat prescriptions switched off for you by your GP practice")
+    for service in (Service.APPOINTMENTS, Service.PRESCRIPTIONS):
+        if not sw[service].enabled:
+            why.append(f"{service.label}: switched off for everyone by the GP practice")
+        elif not services[service]:
+            why.append(f"{service.label}: switched off for this patient by the GP practice")
+    if not sw[Service.PROXY].enabled:
+        why.append(f"{Service.PROXY.label}: switched off for everyone by the GP practice")
 
     return EffectiveAccess(
         services=services, record_level=level, access_start=start, explanation=tuple(why), messages=messages
     )
+
+
+def _automatic_from(inputs: AccessInputs) -> dt.date | None:
+    """When the practice default first reached this patient: linked, and the practice's access start passed."""
+    if inputs.automatic_since is None:
+        return None
+    return max(inputs.automatic_since, inputs.practice_access_start)

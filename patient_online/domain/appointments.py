@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from .errors import DomainError
 
 REASON_MAX_LENGTH = 100
+LONDON = ZoneInfo("Europe/London")
 
 
 class DeliveryMode(enum.StrEnum):
@@ -90,3 +95,109 @@ class AppointmentRules:
         if not self.cancellation_allowed or appointment.status != AppointmentStatus.BOOKED:
             return False
         return appointment.slot.start - now >= dt.timedelta(hours=self.cancellation_cutoff_hours)
+
+    def may_book_more(self, future_booked: int) -> bool:
+        """Rule 10: booking is refused at the patient's maximum of future appointments."""
+        return future_booked < self.max_future_appointments
+
+    def cancel_refusal(self, appointment: Appointment, now: dt.datetime) -> str:
+        """Why the patient may not cancel (or change) this appointment online, in words; "" when they may."""
+        if appointment.status == AppointmentStatus.CANCELLED:
+            return "it has already been cancelled"
+        if appointment.status != AppointmentStatus.BOOKED or appointment.slot.start <= now:
+            return "it has already taken place"
+        if not self.cancellation_allowed:
+            return "your GP practice does not take cancellations online"
+        if not self.may_cancel(appointment, now):
+            return f"it is less than {_hours(self.cancellation_cutoff_hours)} away"
+        return ""
+
+
+def _hours(hours: int) -> str:
+    if hours % 24 == 0 and hours >= 48:
+        return f"{hours // 24} days"
+    if hours == 24:
+        return "24 hours"
+    return f"{hours} hour" + ("" if hours == 1 else "s")
+
+
+class ReasonTooLong(DomainError):
+    message = f"Enter a reason of {REASON_MAX_LENGTH} characters or fewer"
+
+
+class BookingLimitReached(DomainError):
+    message = "You have booked the most appointments you can have online at one time."
+
+
+class CancellationRefused(DomainError):
+    message = "You cannot cancel this appointment online. Contact your GP practice."
+
+
+class BookingFailed(DomainError):
+    """The clinical system could not take the booking; nothing was booked (or a retry will find it)."""
+
+    message = "We could not book this appointment. Try again in a few minutes."
+
+
+def clean_reason(text: str) -> str:
+    """The reason as it will be stored: spaces and line breaks collapsed; refused above the limit (rule 11)."""
+    cleaned = " ".join(text.split())
+    if len(cleaned) > REASON_MAX_LENGTH:
+        raise ReasonTooLong()
+    return cleaned
+
+
+def is_upcoming(appointment: Appointment, now: dt.datetime) -> bool:
+    """A booked appointment that has not started yet: the ones that count towards the maximum."""
+    return appointment.status == AppointmentStatus.BOOKED and appointment.slot.start > now
+
+
+def split_upcoming(
+    appointments: Sequence[Appointment], now: dt.datetime
+) -> tuple[list[Appointment], list[Appointment]]:
+    """Upcoming appointments soonest first; then past and cancelled ones, most recent first."""
+    upcoming = sorted((a for a in appointments if is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id))
+    others = sorted(
+        (a for a in appointments if not is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id), reverse=True
+    )
+    return upcoming, others
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    """The slots of one local calendar day."""
+
+    day: dt.date
+    slots: tuple[Slot, ...]
+
+
+def group_by_day(slots: Sequence[Slot], tz: dt.tzinfo = LONDON) -> list[SlotDay]:
+    """Slots grouped by their local day (Europe/London by default), days and times in order."""
+    days: dict[dt.date, list[Slot]] = {}
+    for slot in sorted(slots, key=lambda s: (s.start, s.clinician.name, s.id)):
+        days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
+    return [SlotDay(day, tuple(found)) for day, found in sorted(days.items())]
+
+
+def local_day_bounds(day: dt.date, tz: dt.tzinfo = LONDON) -> tuple[dt.datetime, dt.datetime]:
+    """The first instant of a local day and of the day after, in UTC (23 or 25 hours at a clock change)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ClinicianSlots:
+    """One clinician's slots of one type, within a day."""
+
+    clinician: Clinician
+    slot_type: str
+    slots: tuple[Slot, ...]
+
+
+def group_by_clinician(slots: Sequence[Slot]) -> list[ClinicianSlots]:
+    """Slots grouped by clinician and type, in the order of each group's first time."""
+    groups: dict[tuple[Clinician, str], list[Slot]] = {}
+    for slot in sorted(slots, key=lambda s: (s.start, s.id)):
+        groups.setdefault((slot.clinician, slot.slot_type), []).append(slot)
+    return [ClinicianSlots(c, t, tuple(found)) for (c, t), found in groups.items()]

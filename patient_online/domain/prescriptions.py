@@ -24,6 +24,7 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
     ISSUED = "issued"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # the outbox gave up: the practice never received it
 
     @property
     def label(self) -> str:
@@ -34,7 +35,59 @@ class RequestStatus(enum.StrEnum):
             "rejected": "Rejected",
             "issued": "Sent to pharmacy",
             "cancelled": "Cancelled",
+            "failed": "Not sent",
         }[self.value]
+
+    @property
+    def tag_colour(self) -> str:
+        """The NHS.UK tag modifier that shows the status at a glance."""
+        return {
+            "queued": "grey",
+            "requested": "blue",
+            "approved": "green",
+            "rejected": "red",
+            "issued": "green",
+            "cancelled": "grey",
+            "failed": "red",
+        }[self.value]
+
+    @property
+    def outstanding(self) -> bool:
+        """Still being dealt with: its items cannot be ordered again yet."""
+        return self in (RequestStatus.QUEUED, RequestStatus.REQUESTED, RequestStatus.APPROVED)
+
+    @property
+    def cancellable(self) -> bool:
+        """Rule 13: the patient may cancel only while the practice has not acted on it."""
+        return self is RequestStatus.REQUESTED
+
+
+# Rule 13: queued -> requested (delivered) | failed; requested -> approved | rejected | cancelled; approved -> issued.
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.QUEUED: frozenset({RequestStatus.REQUESTED, RequestStatus.FAILED}),
+    RequestStatus.REQUESTED: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.ISSUED}),
+    RequestStatus.REJECTED: frozenset(),
+    RequestStatus.ISSUED: frozenset(),
+    RequestStatus.CANCELLED: frozenset(),
+    RequestStatus.FAILED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A status change the lifecycle does not allow."""
+
+
+def can_move(current: RequestStatus, new: RequestStatus) -> bool:
+    """Whether a request may go from ``current`` to ``new`` (rule 13)."""
+    return new in TRANSITIONS[current]
+
+
+def move(current: RequestStatus, new: RequestStatus) -> RequestStatus:
+    """The new status, or InvalidTransition when the lifecycle does not allow the change."""
+    if not can_move(current, new):
+        raise InvalidTransition(f"A request cannot go from {current.value} to {new.value}")
+    return new
 
 
 @dataclass(frozen=True)
@@ -105,6 +158,44 @@ def why_not_orderable(
     if item.id in set(outstanding_item_ids):
         return NotOrderable.ALREADY_REQUESTED
     return None
+
+
+@dataclass(frozen=True)
+class TemplateLine:
+    """A template item with the reason it cannot be ordered online (None when it can)."""
+
+    item: RepeatItem
+    reason: NotOrderable | None
+
+    @property
+    def orderable(self) -> bool:
+        return self.reason is None
+
+
+def outstanding_item_ids(requests: Iterable[RepeatRequest]) -> frozenset[str]:
+    """Items in requests the practice is still dealing with (queued, requested or approved)."""
+    return frozenset(i for r in requests if r.status.outstanding for i in r.item_ids)
+
+
+def template_lines(
+    items: Iterable[RepeatItem], rules: PrescriptionRules, requests: Iterable[RepeatRequest], today: dt.date
+) -> list[TemplateLine]:
+    """Every template item with its orderability; orderable items first, then by name."""
+    outstanding = outstanding_item_ids(requests)
+    lines = [TemplateLine(item, why_not_orderable(item, rules, outstanding, today)) for item in items]
+    return sorted(lines, key=lambda line: (not line.orderable, line.item.name.lower()))
+
+
+def note_problem(note: str, rules: PrescriptionRules) -> str | None:
+    """The error message for a note over the practice's limit, or None."""
+    if len(note) > rules.max_note_length:
+        return f"Enter a note of {rules.max_note_length} characters or fewer"
+    return None
+
+
+def ready_by(submitted: dt.date, rules: PrescriptionRules) -> dt.date:
+    """Rule 13: submission date plus the practice's turnaround in working days."""
+    return add_working_days(submitted, rules.turnaround_working_days)
 
 
 @lru_cache(maxsize=16)

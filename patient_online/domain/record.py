@@ -49,6 +49,11 @@ class RecordLevel(enum.StrEnum):
     def description(self) -> str:
         return _DESCRIPTIONS[self]
 
+    @property
+    def includes(self) -> str:
+        """What the level shows, in words that fit after "you can see" for a patient or a proxy."""
+        return _INCLUDES[self]
+
 
 _RANKS = {
     RecordLevel.NONE: 0,
@@ -78,6 +83,17 @@ _DESCRIPTIONS = {
     RecordLevel.HISTORIC: (
         "You can see your whole record, including notes and documents from before online access began."
     ),
+}
+
+
+_INCLUDES = {
+    RecordLevel.NONE: "nothing of the GP record online",
+    RecordLevel.SUMMARY: "allergies, adverse reactions and medicines",
+    RecordLevel.DETAILED: (
+        "allergies, medicines, health problems, vaccinations, test results and the coded entries of consultations"
+    ),
+    RecordLevel.FULL: "the detailed record, plus notes from consultations and documents added since access started",
+    RecordLevel.HISTORIC: "the whole record, including notes and documents from before online access began",
 }
 
 
@@ -153,6 +169,14 @@ class RecordEntry:
     reaction: str = ""
     dosage: str = ""
 
+    @property
+    def is_past(self) -> bool:
+        """A stopped medicine, a past problem, a resolved allergy: shown apart from current ones."""
+        return self.status.lower() in _PAST_STATUSES
+
+
+_PAST_STATUSES = frozenset({"past", "stopped", "resolved", "inactive", "completed", "ended"})
+
 
 @dataclass(frozen=True)
 class RecordNotice:
@@ -170,8 +194,36 @@ class RecordExtract:
     notices: list[RecordNotice] = field(default_factory=list)
 
 
+def prospective_start(access_start: dt.date) -> dt.date:
+    """Rule 8: full access is prospective from the access start date, and never earlier than 31 Oct 2023."""
+    return max(access_start, EARLIEST_PROSPECTIVE_START)
+
+
+def free_text_allowed(entry_date: dt.date, level: RecordLevel, access_start: dt.date) -> bool:
+    """Free text (consultation notes, comments, documents) is shown at ``full`` from the access start,
+    and at ``historic`` whatever its date."""
+    if level >= RecordLevel.HISTORIC:
+        return True
+    return level == RecordLevel.FULL and entry_date >= prospective_start(access_start)
+
+
+def _free_text_reason(entry: RecordEntry, level: RecordLevel, access_start: dt.date) -> Withheld | None:
+    if free_text_allowed(entry.date, level, access_start):
+        return None
+    return Withheld.BEFORE_ACCESS_START if level >= RecordLevel.FULL else Withheld.FREE_TEXT_NOT_AT_LEVEL
+
+
+def is_free_text_only(entry: RecordEntry) -> bool:
+    """Documents, and consultation entries with no coded part, are free text through and through."""
+    return entry.section is Section.DOCUMENTS or (entry.section is Section.CONSULTATIONS and not entry.code)
+
+
 def withholding_reason(entry: RecordEntry, level: RecordLevel, access_start: dt.date) -> Withheld | None:
-    """Rule 16 and rule 8: why ``entry`` must not be shown at ``level``, or None when it may be."""
+    """Rules 8 and 16: why ``entry`` must not be shown at all at ``level``, or None when it may be.
+
+    Flags on the entry win over everything; then filing; then the level. Coded entries of the detailed
+    record are shown whatever their date; entries that are only free text follow the free-text rule.
+    """
     if entry.confidential:
         return Withheld.CONFIDENTIAL
     if entry.third_party:
@@ -182,19 +234,23 @@ def withholding_reason(entry: RecordEntry, level: RecordLevel, access_start: dt.
         return Withheld.NOT_FILED
     if level < entry.section.minimum_level:
         return Withheld.SECTION_NOT_AT_LEVEL
-    if entry.section is Section.DOCUMENTS and level == RecordLevel.FULL and entry.date < access_start:
-        return Withheld.BEFORE_ACCESS_START
+    if is_free_text_only(entry):
+        return _free_text_reason(entry, level, access_start)
     return None
+
+
+def free_text_reason(entry: RecordEntry, level: RecordLevel, access_start: dt.date) -> Withheld | None:
+    """Why the free text of an entry that is shown must be left out, or None when it may be shown."""
+    if not entry.free_text:
+        return None
+    return _free_text_reason(entry, level, access_start)
 
 
 def visible_entry(entry: RecordEntry, level: RecordLevel, access_start: dt.date) -> RecordEntry | None:
     """The entry as the patient may see it: None when withheld, free text removed where not allowed."""
     if withholding_reason(entry, level, access_start) is not None:
         return None
-    show_free_text = level == RecordLevel.HISTORIC or (level == RecordLevel.FULL and entry.date >= access_start)
-    if entry.free_text and not show_free_text:
-        if entry.section is Section.CONSULTATIONS and not entry.code:
-            return None  # a consultation entry that is only free text
+    if free_text_reason(entry, level, access_start) is not None:
         return replace(entry, free_text="")
     return entry
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from patient_online.domain.access import (
     AccessInputs,
@@ -72,20 +72,20 @@ def patient_access(session: Session, patient: Patient, on: dt.date | None = None
     day = on or today()
     practice = patient.practice
     link = session.scalar(select(AccountLink).where(AccountLink.patient_id == patient.id).order_by(AccountLink.id))
-    methods = {
-        (v.method, v.remote) for v in session.scalars(select(Verification).where(Verification.patient_id == patient.id))
-    }
-    remote_only = bool(methods) and all(
-        m in ("vouching", "vouching_with_confirmation") and remote for m, remote in methods
+    checks = list(
+        session.execute(select(Verification.method, Verification.remote).where(Verification.patient_id == patient.id))
     )
+    in_person = any(not (method in REMOTE_METHODS and remote) for method, remote in checks)
+    remote_only = not in_person and (bool(checks) or bool(link and link.remote_vouching_only))
     inputs = AccessInputs(
         today=day,
         practice_services=practice_switches(practice),
         practice_default_level=RecordLevel(practice.default_record_level),
         practice_access_start=practice.record_access_start,
         age=_age(patient.date_of_birth, day),
-        flags=tuple(AccessFlag(f["code"], dt.date.fromisoformat(f["date"])) for f in patient.flags or []),
+        flags=stored_flags(patient),
         patient_level=RecordLevel(patient.record_level) if patient.record_level else None,
+        patient_level_granted_on=patient.record_level_set_at.date() if patient.record_level_set_at else None,
         patient_appointments=patient.appointments_enabled,
         patient_prescriptions=patient.prescriptions_enabled,
         remote_vouching_only=remote_only,
@@ -94,24 +94,63 @@ def patient_access(session: Session, patient: Patient, on: dt.date | None = None
     return effective_access(inputs)
 
 
+REMOTE_METHODS = ("vouching", "vouching_with_confirmation")
+
+
+def stored_flags(patient: Patient) -> tuple[AccessFlag, ...]:
+    """The SNOMED CT access flags the gateway holds for the patient (from the clinical system or reception)."""
+    flags = []
+    for item in patient.flags or []:
+        try:
+            flags.append(AccessFlag(str(item["code"]), dt.date.fromisoformat(str(item["date"]))))
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed entry steers nothing; the clinical system stays the source of truth
+    return tuple(flags)
+
+
 def _age(born: dt.date, day: dt.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def proxy_access(session: Session, link: ProxyLink) -> EffectiveAccess:
-    """A proxy gets what reception allowed them, never more than the patient's own access."""
+    """A proxy gets what reception allowed them, never more than the patient's own access.
+
+    When the practice has switched proxy access off, a proxy can use nothing for the patient.
+    """
     own = patient_access(session, link.patient)
+    proxy_on = own.services[Service.PROXY]
     services = dict(own.services)
-    services[Service.APPOINTMENTS] = services[Service.APPOINTMENTS] and link.can_appointments
-    services[Service.PRESCRIPTIONS] = services[Service.PRESCRIPTIONS] and link.can_prescriptions
+    services[Service.APPOINTMENTS] = proxy_on and services[Service.APPOINTMENTS] and link.can_appointments
+    services[Service.PRESCRIPTIONS] = proxy_on and services[Service.PRESCRIPTIONS] and link.can_prescriptions
+    services[Service.RECORD] = proxy_on and services[Service.RECORD]
     services[Service.PROXY] = False
     level = min(own.record_level, RecordLevel(link.record_level), key=lambda lv: lv.rank)
-    explanation = (*own.explanation, f"As a proxy you may see: {level.label.lower()}")
-    return replace(own, services=services, record_level=level, explanation=explanation)
+    messages = dict(own.messages)
+    if not proxy_on:
+        level = RecordLevel.NONE
+        off_message = own.messages.get(Service.PROXY, "")
+        if off_message:
+            messages.update({s: messages.get(s, off_message) for s in Service})
+        explanation = (
+            *own.explanation,
+            "As a proxy you can use nothing: the GP practice has switched proxy access off",
+        )
+    else:
+        explanation = (*own.explanation, f"As a proxy you may see: {level.label.lower()}")
+    return replace(own, services=services, record_level=level, explanation=explanation, messages=messages)
 
 
 def own_links(session: Session, user: User) -> list[AccountLink]:
-    return list(session.scalars(select(AccountLink).where(AccountLink.user_id == user.id).order_by(AccountLink.id)))
+    """The user's own links, with each patient, practice and practice switches loaded in the same query (every
+    patient page needs them, through the gate)."""
+    return list(
+        session.scalars(
+            select(AccountLink)
+            .where(AccountLink.user_id == user.id)
+            .order_by(AccountLink.id)
+            .options(joinedload(AccountLink.patient).joinedload(Patient.practice).joinedload(Practice.switches))
+        ).unique()
+    )
 
 
 def active_proxy_links(session: Session, user: User) -> list[ProxyLink]:

@@ -79,9 +79,15 @@ def _build(practice: Practice) -> ClinicalSystem:
     return wrap(inner, practice.ods_code) if wrap else inner
 
 
-def store_options(practice: Practice, adapter_name: str, raw: dict[str, str]) -> None:
-    """Validate options against the adapter's schema and keep secrets encrypted (raises OptionsInvalid)."""
+def store_options(
+    practice: Practice, adapter_name: str, raw: dict[str, str], kept_encrypted: dict[str, str] | None = None
+) -> None:
+    """Validate options against the adapter's schema and keep secrets encrypted (raises OptionsInvalid).
+
+    ``kept_encrypted`` holds secrets already stored (encrypted) that the person chose not to retype.
+    """
     adapter = registry.get(adapter_name)
-    cleaned = adapter.validate(raw)
+    kept = kept_encrypted or {}
+    cleaned = adapter.validate({**raw, **{k: decrypt(v) for k, v in kept.items()}})
     practice.adapter_name = adapter_name
     practice.adapter_options = {k: (encrypt(v) if k in adapter.secret_options else v) for k, v in cleaned.items()}

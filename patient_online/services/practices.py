@@ -22,7 +22,9 @@ class PracticeError(DomainError):
     pass
 
 
-def add_practice(session: Session, ods_code: str, name: str, *, phone: str = "", address: str = "") -> Practice:
+def add_practice(
+    session: Session, ods_code: str, name: str, *, phone: str = "", address: str = "", actor_id: int | None = None
+) -> Practice:
     ods = ods_code.strip().upper()
     if not ODS_PATTERN.match(ods):
         raise PracticeError("Enter a GP practice ODS code: a letter and 5 digits, like A81001")
@@ -34,19 +36,33 @@ def add_practice(session: Session, ods_code: str, name: str, *, phone: str = "",
     practice.switches = [ServiceSwitch(service=s.value, enabled=True) for s in Service]
     session.add(practice)
     session.flush()
-    audit.record(session, "practice.added", practice_id=practice.id, ods_code=ods)
+    audit.record(
+        session, "practice.added", actor_id=actor_id, actor_role="system_admin", practice_id=practice.id, ods_code=ods
+    )
     session.commit()
     return practice
 
 
-def set_adapter(session: Session, practice: Practice, adapter: str, raw: dict[str, str], actor_id: int | None) -> None:
-    """Validate and store the adapter options (secrets encrypted); audited without secret values."""
+def set_adapter(
+    session: Session,
+    practice: Practice,
+    adapter: str,
+    raw: dict[str, str],
+    actor_id: int | None,
+    keep_secrets: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Validate and store the adapter options (secrets encrypted); audited without secret values.
+
+    Secrets named in ``keep_secrets`` keep their stored (encrypted) value when none is given.
+    """
     old = practice.adapter_name
-    store_options(practice, adapter, raw)
+    kept = {name: practice.adapter_options[name] for name in keep_secrets if name in practice.adapter_options}
+    store_options(practice, adapter, raw, kept_encrypted=kept)
     audit.record(
         session,
         "practice.adapter_set",
         actor_id=actor_id,
+        actor_role="system_admin",
         practice_id=practice.id,
         old=old,
         new=adapter,

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, NotAllowed
+from patient_online.domain.errors import NotFound as DomainNotFound
 from patient_online.extensions import db, limiter
 
 log = logging.getLogger("patient_online.web")
@@ -24,6 +25,7 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
+    from patient_online.auth.nhs_login import bp as nhs_login_bp
     from patient_online.auth.views import bp as auth_bp
 
     from . import public
@@ -34,16 +36,21 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(nhs_login_bp)
     app.register_blueprint(patient_bp)
     app.register_blueprint(reception_bp, url_prefix="/reception")
     app.register_blueprint(manager_bp, url_prefix="/manage")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    from patient_online.adapters.demo import web as demo_system_web  # the demo clinical system's staff screen
+
+    demo_system_web.init_app(app)
 
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(NotAllowed, _not_allowed)
+    app.register_error_handler(DomainNotFound, _not_found)
     app.register_error_handler(ClinicalSystemUnavailable, _clinical_unavailable)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(Exception, _server_error)
@@ -86,12 +93,19 @@ def _rate_limited(exc: RateLimitExceeded) -> tuple[str, int]:
 
 def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:
     code = exc.code or 500
-    if code in (400, 403, 404, 405, 429, 500):
+    if code == 403:
+        return _refused(str(exc.description or ""))
+    if code in (400, 404, 405, 429, 500):
         return _page(code, f"errors/{code if code != 405 else 404}.html", description=exc.description)
     return exc
 
 
 def _not_allowed(exc: NotAllowed) -> tuple[str, int]:
+    return _refused(exc.message)
+
+
+def _refused(description: str) -> tuple[str, int]:
+    """Every refusal is audited: who tried which page (never the query string)."""
     from flask_login import current_user
 
     from patient_online.services import audit
@@ -104,7 +118,11 @@ def _not_allowed(exc: NotAllowed) -> tuple[str, int]:
         path=request.url_rule.rule if request.url_rule else "",
     )
     db.session.commit()
-    return render_template("errors/403.html", status=403, description=exc.message), 403
+    return render_template("errors/403.html", status=403, description=description), 403
+
+
+def _not_found(exc: DomainNotFound) -> tuple[str, int]:
+    return _page(404, "errors/404.html", description=exc.message)
 
 
 def _clinical_unavailable(exc: ClinicalSystemUnavailable) -> tuple[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from wtforms import Field
+from wtforms import Field, RadioField, ValidationError
 
 
 class DateParts(Field):
@@ -42,3 +42,15 @@ class DateParts(Field):
         if self.data.year < 1900:
             self.data = None
             self.process_errors.append("Year must include 4 numbers, like 1984")
+
+
+class Choice(RadioField):
+    """Radio buttons whose 'nothing chosen' error says what to do, not "Not a valid choice"."""
+
+    def __init__(self, label: str = "", validators: Any = None, message: str = "Select an option", **kwargs: Any):
+        super().__init__(label, validators, **kwargs)
+        self.message = message
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data in (None, "", "None") or not any(match for _, _, match, *_ in self.iter_choices()):
+            raise ValidationError(self.message)

@@ -22,7 +22,7 @@ def staff_gate(role: str) -> Response | None:
     wanted = request.args.get("practice", type=int) or session.get("practice_id")
     chosen = wanted if wanted in practice_ids else practice_ids[0]
     session["practice_id"] = chosen
-    g.user = current_user
+    g.user = current_user._get_current_object()
     g.practice = db.session.get(Practice, chosen)
     g.practices = [db.session.get(Practice, pid) for pid in practice_ids]
     g.role = role

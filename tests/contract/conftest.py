@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -55,9 +58,50 @@ def gpconnect_subject() -> Iterator[ContractSubject]:
         server.stop()
 
 
+@functools.cache
+def _demo_database() -> tuple[Any, str]:
+    """One seeded demo database (SQLite, in a temporary folder) for the whole run."""
+    import patient_online.adapters.demo.models  # noqa: F401
+    from patient_online import create_app
+    from patient_online.adapters.demo.seed import seed
+    from patient_online.extensions import db, make_engine
+    from patient_online.models import Base
+    from tests.conftest import PROJECT_ROOT, TEST_SETTINGS
+
+    folder = tempfile.mkdtemp(prefix="po-contract-")
+    engine = make_engine(f"sqlite:///{folder}/demo.sqlite3", PROJECT_ROOT)
+    Base.metadata.create_all(engine)
+    app = create_app({**TEST_SETTINGS, "DATABASE_ENGINE": engine})
+    with app.app_context():
+        seed(db.session)
+        db.scoped.remove()
+    return engine, folder
+
+
+@contextlib.contextmanager
+def demo_subject() -> Iterator[ContractSubject]:
+    """The embedded demo clinical system over its own seeded tables."""
+    from sqlalchemy.orm import sessionmaker
+
+    from patient_online.adapters.demo import DemoClinicalSystem
+
+    engine, _ = _demo_database()
+    system = DemoClinicalSystem("Y02001", sessionmaker(bind=engine, expire_on_commit=False))
+    patient, other = system.find_patient("9990010005"), system.find_patient("9990010021")
+    assert patient is not None and other is not None
+    now = dt.datetime.now(dt.UTC)
+    yield ContractSubject(
+        system=system,
+        patient=patient.ref,
+        other_patient=other.ref,
+        other_nhs_number_not_found="9999000002",
+        slot_window=(now + dt.timedelta(days=1), now + dt.timedelta(days=15)),
+    )
+
+
 CONTRACT_FACTORIES: dict[str, Factory] = {
     "gpconnect": gpconnect_subject,
-    # "demo": demo_subject,  # <- the demo adapter's factory goes here
+    "demo": demo_subject,
 }
 
 

@@ -53,12 +53,34 @@ def _flask(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the live server's database, so tests can read what a person would find in their inbox."""
+    return f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
+
+
+def latest_code(database_url: str, to: str) -> str:
+    """The newest 6-digit code the local notifier sent to ``to`` (as if read from the email)."""
+    import re
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        body = conn.execute(
+            text('SELECT body FROM notification WHERE "to" = :to ORDER BY id DESC LIMIT 1'), {"to": to}
+        ).scalar_one()
+    engine.dispose()
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found, "no code in the message"
+    return found.group(1)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database: str) -> Iterator[str]:
     """Base URL of a gunicorn-served gateway with the demo seeded."""
-    data = tmp_path_factory.mktemp("e2e")
     env = {
         **os.environ,
-        "PATIENT_ONLINE_DATABASE_URL": f"sqlite:///{data / 'e2e.sqlite3'}",
+        "PATIENT_ONLINE_DATABASE_URL": live_database,
         "PATIENT_ONLINE_SECRET_KEY": "e2e-only-not-secret",
         "PATIENT_ONLINE_ENV": "development",
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,7 @@ from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
 from patient_online.domain.ports import LinkState
 from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordEntry, RecordExtract, Section
+from patient_online.extensions import WRITE_TRANSACTION
 
 from .models import (
     DemoAppointment,
@@ -35,6 +37,19 @@ from .models import (
 )
 
 SessionFactory = Callable[[], Session]
+
+
+@contextmanager
+def _writing(factory: SessionFactory) -> Iterator[Session]:
+    """A session whose transaction takes the write lock at once (SQLite), committed when the block succeeds."""
+    with factory() as session:
+        session.connection(execution_options=WRITE_TRANSACTION)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 class DemoClinicalSystem:
@@ -59,14 +74,26 @@ class DemoClinicalSystem:
     # Appointment book -------------------------------------------------------------------------
     def search_slots(self, query: SlotQuery) -> list[Slot]:
         with self._sessions() as s:
+            # Plain columns, not ORM entities: a search returns a whole horizon of slots (about 1,500 for a
+            # practice), and building and tracking an entity per row cost more than the query itself.
             stmt = (
-                select(DemoSlot, DemoClinician)
+                select(
+                    DemoSlot.id,
+                    DemoSlot.start,
+                    DemoSlot.end,
+                    DemoSlot.slot_type,
+                    DemoSlot.delivery_mode,
+                    DemoSlot.location,
+                    DemoClinician.id,
+                    DemoClinician.name,
+                    DemoClinician.role,
+                )
                 .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
                 .where(
                     DemoSlot.practice_ods == self.practice_ods,
                     DemoSlot.status == "free",
                     DemoSlot.start >= query.start,
-                    DemoSlot.start <= query.end,
+                    DemoSlot.end <= query.end,
                 )
                 .order_by(DemoSlot.start, DemoSlot.id)
             )
@@ -76,10 +103,27 @@ class DemoClinicalSystem:
                 stmt = stmt.where(DemoSlot.clinician_id == query.clinician_id)
             if query.delivery_mode:
                 stmt = stmt.where(DemoSlot.delivery_mode == query.delivery_mode.value)
-            return [_slot(slot, clin) for slot, clin in s.execute(stmt)]
+            clinicians: dict[str, Clinician] = {}
+            found = []
+            for slot_id, start, end, slot_type, mode, location, clinician_id, name, role in s.execute(stmt):
+                clinician = clinicians.get(clinician_id)
+                if clinician is None:
+                    clinician = clinicians[clinician_id] = Clinician(id=clinician_id, name=name, role=role)
+                found.append(
+                    Slot(
+                        id=slot_id,
+                        start=start,
+                        end=end,
+                        slot_type=slot_type,
+                        clinician=clinician,
+                        delivery_mode=DeliveryMode(mode),
+                        location=location,
+                    )
+                )
+            return found
 
     def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
-        with self._sessions() as s, s.begin():
+        with _writing(self._sessions) as s:
             existing = s.scalar(select(DemoAppointment).where(DemoAppointment.idempotency_key == idempotency_key))
             if existing is not None:
                 return self._appointment(s, existing)
@@ -112,7 +156,7 @@ class DemoClinicalSystem:
             return self._appointment(s, row)
 
     def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
-        with self._sessions() as s, s.begin():
+        with _writing(self._sessions) as s:
             row = s.get(DemoAppointment, appointment_id, with_for_update=True)
             if row is None or row.patient_id != patient.clinical_id:
                 raise NotFound("We could not find that appointment.")
@@ -157,7 +201,7 @@ class DemoClinicalSystem:
         pharmacy_ods: str,
         idempotency_key: str,
     ) -> RepeatRequest:
-        with self._sessions() as s, s.begin():
+        with _writing(self._sessions) as s:
             existing = s.scalar(select(DemoRepeatRequest).where(DemoRepeatRequest.idempotency_key == idempotency_key))
             if existing is not None:
                 return self._request(s, existing)
@@ -185,7 +229,7 @@ class DemoClinicalSystem:
             return self._request(s, row)
 
     def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:
-        with self._sessions() as s, s.begin():
+        with _writing(self._sessions) as s:
             row = s.get(DemoRepeatRequest, request_id, with_for_update=True)
             if row is None or row.patient_id != patient.clinical_id:
                 raise NotFound("We could not find that request.")
@@ -211,9 +255,8 @@ class DemoClinicalSystem:
     def _medication_names(s: Session, ids: Sequence[str]) -> dict[str, str]:
         if not ids:
             return {}
-        return dict(
-            s.execute(select(DemoMedication.id, DemoMedication.name).where(DemoMedication.id.in_(set(ids)))).tuples()
-        )
+        rows = s.execute(select(DemoMedication.id, DemoMedication.name).where(DemoMedication.id.in_(set(ids))))
+        return dict(rows.tuples().all())
 
     # Record -----------------------------------------------------------------------------------
     def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:

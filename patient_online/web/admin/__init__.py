@@ -15,7 +15,7 @@ def _gate() -> Response | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if current_user.kind != "staff" or not current_user.is_system_admin:
         abort(403)
-    g.user = current_user
+    g.user = current_user._get_current_object()
     return None
 
 

@@ -1,5 +1,124 @@
-"""Practice manager pages: rules."""
+"""/manage/rules: the practice's rules for appointments, repeat prescriptions and record access (rules 6-8)."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import flash, g, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import Field, RadioField, SelectMultipleField, StringField, TextAreaField, ValidationError
+
+from patient_online.domain.controls import LIMITS, PracticeRules, clean_list, next_bank_holidays
+from patient_online.domain.prescriptions import add_working_days
+from patient_online.extensions import db
+from patient_online.services import controls
+from patient_online.services.access import today
+from patient_online.services.controls import ControlsInvalid
+from patient_online.web.fields import DateParts
+
+from . import bp
+
+NUMBERS = {
+    "booking_horizon_days": "Booking horizon must be a whole number of days, like 28",
+    "min_lead_time_hours": "Minimum lead time must be a whole number of hours, like 2",
+    "max_future_appointments": "Maximum future appointments must be a whole number, like 2",
+    "cancellation_cutoff_hours": "Cancellation cutoff must be a whole number of hours, like 24",
+    "turnaround_working_days": "Turnaround must be a whole number of working days, like 2",
+    "max_note_length": "Maximum note length must be a whole number of characters, like 300",
+}
+
+
+class RulesForm(FlaskForm):
+    online_slot_types = SelectMultipleField("Appointment types patients can book online", validate_choice=False)
+    booking_horizon_days = StringField("Booking horizon (days)")
+    min_lead_time_hours = StringField("Minimum lead time (hours)")
+    max_future_appointments = StringField("Maximum future appointments per patient")
+    cancellation_allowed = RadioField(
+        "Can patients cancel online?", choices=[("yes", "Yes"), ("no", "No")], validate_choice=False
+    )
+    cancellation_cutoff_hours = StringField("Cancellation cutoff (hours before the appointment)")
+    turnaround_working_days = StringField("Turnaround (working days)")
+    max_note_length = StringField("Maximum length of a note with a request (characters)")
+    never_online = TextAreaField("Medicines never orderable online")
+    record_access_start = DateParts(
+        "Earliest date of record entries shown", required_message="Enter the earliest date of record entries shown"
+    )
+
+    def validate_cancellation_allowed(self, field: Field) -> None:
+        if field.data not in ("yes", "no"):
+            raise ValidationError("Choose whether patients can cancel online")
+
+
+def _whole(form: RulesForm, name: str) -> int:
+    field = getattr(form, name)
+    text = (field.data or "").strip()
+    try:
+        return int(text)
+    except ValueError:
+        field.errors = [*field.errors, NUMBERS[name]]
+        return 0
+
+
+def _data(rules: PracticeRules) -> dict[str, object]:
+    return {
+        "online_slot_types": list(rules.online_slot_types),
+        "booking_horizon_days": str(rules.booking_horizon_days),
+        "min_lead_time_hours": str(rules.min_lead_time_hours),
+        "max_future_appointments": str(rules.max_future_appointments),
+        "cancellation_allowed": "yes" if rules.cancellation_allowed else "no",
+        "cancellation_cutoff_hours": str(rules.cancellation_cutoff_hours),
+        "turnaround_working_days": str(rules.turnaround_working_days),
+        "max_note_length": str(rules.max_note_length),
+        "never_online": "\n".join(rules.never_online),
+        "record_access_start": rules.record_access_start,
+    }
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+def rules() -> Response | str | tuple[str, int]:
+    current = controls.current_rules(g.practice)
+    offered = controls.offered_slot_types(g.practice)
+    form = RulesForm(data=_data(current))
+    form.online_slot_types.choices = [(name, name) for name in offered.names]
+    if form.is_submitted():
+        valid = form.validate()
+        numbers = {name: _whole(form, name) for name in NUMBERS}
+        if valid and not any(getattr(form, name).errors for name in NUMBERS):
+            wanted = PracticeRules(
+                online_slot_types=tuple(form.online_slot_types.data or ()),
+                cancellation_allowed=form.cancellation_allowed.data == "yes",
+                never_online=clean_list(form.never_online.data or ""),
+                record_access_start=form.record_access_start.data or current.record_access_start,
+                **numbers,
+            )
+            try:
+                changes = controls.set_rules(
+                    db.session,
+                    g.practice,
+                    g.user,
+                    wanted,
+                    frozenset(offered.names) if offered.from_clinical_system else None,
+                )
+            except ControlsInvalid as exc:
+                for name, problem in exc.problems.items():
+                    getattr(form, name).errors = [problem]
+            else:
+                if changes:
+                    flash(f"Rules saved. {len(changes)} changed; patients get them from now.", "success")
+                else:
+                    flash("Nothing changed.", "success")
+                return redirect(url_for("manager.rules"))
+        return _page(form, offered, current), 400
+    return _page(form, offered, current)
+
+
+def _page(form: RulesForm, offered: controls.SlotTypes, current: PracticeRules) -> str:
+    day = today()
+    return render_template(
+        "manager/rules.html",
+        form=form,
+        offered=offered,
+        limits=LIMITS,
+        ready_example=(day, add_working_days(day, current.turnaround_working_days)),
+        history=controls.control_history(db.session, g.practice, controls.RULES_CHANGED),
+        bank_holidays=next_bank_holidays(day),
+    )

@@ -1,5 +1,73 @@
-"""Practice manager pages: staff."""
+"""/manage/staff: the practice's staff and their roles; managers add and remove them."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import flash, g, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Optional
+
+from patient_online.extensions import db
+from patient_online.services import staff as staff_service
+from patient_online.services.accounts import find_by_email
+from patient_online.services.staff import StaffError
+from patient_online.web.fields import Choice
+
+from . import bp
+
+
+class AddStaffForm(FlaskForm):
+    email = EmailField("Work email address", validators=[DataRequired("Enter their work email address")])
+    name = StringField("Full name", validators=[Optional()])
+    role = Choice(
+        "Role",
+        choices=[("receptionist", "Receptionist"), ("practice_manager", "Practice manager")],
+        message="Select a role",
+    )
+    password = PasswordField("Temporary password (new accounts only)", validators=[Optional()])
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+def staff() -> Response | str:
+    form = AddStaffForm()
+    if form.validate_on_submit():
+        email, role = form.email.data or "", form.role.data or ""
+        try:
+            if find_by_email(db.session, email) is None:
+                if not form.password.data:
+                    raise StaffError("Enter a temporary password for the new account", "password")
+                staff_service.create_staff(
+                    db.session,
+                    email=email,
+                    password=form.password.data,
+                    role=role,
+                    practice_ods=g.practice.ods_code,
+                    name=form.name.data or "",
+                    actor_id=g.user.id,
+                )
+            else:
+                staff_service.add_role(db.session, g.practice, email, role, g.user.id)
+        except StaffError as exc:
+            getattr(form, exc.field or "email").errors = [exc.message]
+        else:
+            flash(
+                f"{email} can now sign in as {role.replace('_', ' ')}. They set up an authenticator app first.",
+                "success",
+            )
+            return redirect(url_for("manager.staff"))
+    members = staff_service.practice_staff(db.session, g.practice)
+    return render_template("manager/staff.html", form=form, members=members)
+
+
+@bp.post("/staff/<int:membership_id>/remove")
+def remove_staff(membership_id: int) -> Response:
+    form = FlaskForm()
+    if form.validate_on_submit():
+        try:
+            staff_service.remove_role(db.session, g.practice, membership_id, g.user.id)
+        except StaffError as exc:
+            flash(f"{exc.message}.", "error")
+        else:
+            flash("Role removed.", "success")
+    return redirect(url_for("manager.staff"))

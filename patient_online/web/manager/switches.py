@@ -1,5 +1,144 @@
-"""Practice manager pages: switches."""
+"""/manage/services: one switch per online service, for every patient of the practice at once (rule 5)."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from typing import Any
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import RadioField, TextAreaField, ValidationError
+
+from patient_online.domain.access import Service
+from patient_online.domain.controls import DEFAULT_LEVEL_CHOICES, MESSAGE_MAX_LENGTH, REASON_MAX_LENGTH, SwitchSetting
+from patient_online.domain.record import RecordLevel
+from patient_online.extensions import db
+from patient_online.services import controls
+from patient_online.services.controls import ControlsInvalid, SwitchView
+from patient_online.web.fields import DateParts
+
+from . import bp
+
+LEVEL_WORDS = {
+    RecordLevel.NONE: "No record access",
+    RecordLevel.SUMMARY: "Summary record: allergies, adverse reactions and medicines",
+    RecordLevel.DETAILED: "Detailed coded record: also problems, vaccinations, test results, procedures, referrals",
+    RecordLevel.FULL: "Full record from the access start date: also consultation notes and documents",
+}
+
+
+class OptionalDate(DateParts):
+    """A date that may be left blank."""
+
+    def process(self, formdata: Any, data: Any = None, extra_filters: Any = None) -> None:
+        super().process(formdata, data, extra_filters)
+        if self.process_errors == [""]:
+            self.process_errors = []
+            self.data = None
+
+
+class SwitchForm(FlaskForm):
+    enabled = RadioField(
+        "Available online",
+        choices=[("on", "On – patients can use it"), ("off", "Off – patients see your message instead")],
+        validate_choice=False,
+    )
+    default_level = RadioField(
+        "What newly verified adults see of their GP record",
+        choices=[(level.value, LEVEL_WORDS[level]) for level in DEFAULT_LEVEL_CHOICES],
+        validate_choice=False,
+    )
+    message = TextAreaField("Message for patients (optional)")
+    off_reason = TextAreaField("Why is this below what the GP contract requires?")
+    expected_return = OptionalDate("Expected date of return", required_message="")
+
+    def validate_enabled(self, field: RadioField) -> None:
+        if field.data not in ("on", "off"):
+            raise ValidationError("Choose whether the service is on or off")
+
+
+def _form(view: SwitchView, formdata: object | None = None) -> SwitchForm:
+    """One switch's form; field ids carry the service name so that every form on the page stays distinct."""
+    form = SwitchForm(
+        formdata=formdata,
+        data={
+            "enabled": "on" if view.enabled else "off",
+            "default_level": view.default_level.value if view.default_level else None,
+            "message": view.message,
+            "off_reason": view.off_reason,
+            "expected_return": view.expected_return,
+        },
+        meta={"csrf": formdata is not None},
+    )
+    if view.service is not Service.RECORD:
+        del form.default_level
+    for field in form:
+        field.id = f"{view.service.value}-{field.name}"
+    return form
+
+
+@bp.get("/services")
+def services() -> str:
+    return _page(None, None)
+
+
+@bp.post("/services")
+def change_service() -> Response | tuple[str, int]:
+    try:
+        service = Service(request.form.get("service", ""))
+    except ValueError:
+        abort(400)
+    view = next(v for v in controls.practice_switch_views(db.session, g.practice) if v.service is service)
+    form = _form(view, request.form)
+    if form.validate():
+        setting = SwitchSetting(
+            service=service,
+            enabled=form.enabled.data == "on",
+            message=form.message.data or "",
+            off_reason=form.off_reason.data or "",
+            expected_return=form.expected_return.data,
+            default_level=_level(form) if service is Service.RECORD else None,
+        )
+        try:
+            changed = controls.set_switch(db.session, g.practice, g.user, setting)
+        except ControlsInvalid as exc:
+            for name, problem in exc.problems.items():
+                getattr(form, name).errors = [problem]
+        else:
+            flash(_done_message(setting, changed), "success")
+            return redirect(url_for("manager.services") + f"#{service.value}")
+    return _page(service, form), 400
+
+
+def _level(form: SwitchForm) -> RecordLevel | None:
+    try:
+        return RecordLevel(form.default_level.data)
+    except ValueError:
+        return None
+
+
+def _done_message(setting: SwitchSetting, changed: bool) -> str:
+    label = setting.service.label
+    if not changed:
+        return f"{label}: nothing changed."
+    if setting.below_contract:
+        return (
+            f"{label} saved. The GP contract requires this service: it shows as below contract on your uptake "
+            "report until it is back."
+        )
+    return f"{label} is {'on' if setting.enabled else 'off'} for every patient of the practice, from now."
+
+
+def _page(errored: Service | None, errored_form: SwitchForm | None) -> str:
+    views = controls.practice_switch_views(db.session, g.practice)
+    forms = {v.service: errored_form if v.service is errored and errored_form else _form(v) for v in views}
+    return render_template(
+        "manager/services.html",
+        views=views,
+        forms=forms,
+        errored=errored,
+        history=controls.control_history(db.session, g.practice, controls.SWITCHED),
+        message_max=MESSAGE_MAX_LENGTH,
+        reason_max=REASON_MAX_LENGTH,
+        Service=Service,
+    )

@@ -1,12 +1,21 @@
-"""Practice manager pages."""
+"""/manage/: the practice manager's starting point, with what needs attention first."""
 
 from __future__ import annotations
 
 from flask import g, render_template
+
+from patient_online.extensions import db
+from patient_online.services import controls
 
 from . import bp
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("manager/index.html", practice=g.practice)
+    views = controls.practice_switch_views(db.session, g.practice)
+    return render_template(
+        "manager/index.html",
+        practice=g.practice,
+        views=views,
+        shortfalls=[v for v in views if v.below_contract],
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from patient_online.domain.errors import NotAllowed
 from patient_online.extensions import db
 from patient_online.services.access import Acting, acting_for
 
@@ -18,8 +19,15 @@ def _gate() -> Response | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if current_user.kind != "patient":
         abort(403)
-    g.user = current_user
-    g.acting = acting_for(db.session, current_user, session.get("acting_for"))
+    g.user = current_user._get_current_object()
+    try:
+        g.acting = acting_for(db.session, current_user, session.get("acting_for"))
+    except NotAllowed:
+        # The proxy link ended or was suspended while in use: back to the person's own record, and say so.
+        session.pop("acting_for", None)
+        db.session.rollback()
+        flash("You can no longer act for that person, so you are back in your own account.", "info")
+        return redirect(url_for("patient.proxy"))
     return None
 
 

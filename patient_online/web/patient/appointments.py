@@ -1,5 +1,318 @@
-"""Patient pages: appointments."""
+"""Patient pages: appointments. Find a time, book it, change or cancel it, add it to a calendar."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from patient_online.domain.appointments import (
+    REASON_MAX_LENGTH,
+    BookingFailed,
+    BookingLimitReached,
+    CancellationRefused,
+    DeliveryMode,
+    ReasonTooLong,
+    Slot,
+    group_by_clinician,
+)
+from patient_online.domain.errors import NotFound, SlotUnavailable
+from patient_online.extensions import db
+from patient_online.services import appointments as service
+from patient_online.web.filters import uk_datetime
+
+from . import acting, bp
+
+TOO_LONG = f"Enter a reason of {REASON_MAX_LENGTH} characters or fewer"
+
+
+class SlotFilterForm(FlaskForm):
+    """The filters of the slots page, read from the query string (a GET form: no CSRF token needed)."""
+
+    class Meta:
+        csrf = False
+
+    start = SelectField("Dates", validate_choice=False)
+    slot_type = SelectField("Type of appointment", name="type", validate_choice=False)
+    how = SelectField("How", validate_choice=False)
+    clinician = SelectField("Who with", validate_choice=False)
+
+
+class BookForm(FlaskForm):
+    reason = TextAreaField(
+        "Why do you need this appointment?",
+        validators=[
+            DataRequired("Enter the reason for your appointment"),
+            Length(max=REASON_MAX_LENGTH, message=TOO_LONG),
+        ],
+    )
+    idempotency_key = HiddenField()
+    at = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField(
+        "Why are you cancelling? (optional)",
+        validators=[Optional(), Length(max=REASON_MAX_LENGTH, message=TOO_LONG)],
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _week_label(start: dt.date, end: dt.date) -> str:
+    """Short enough for a select on a phone: "24 to 30 November", "28 November to 4 December"."""
+    if start == end:
+        return f"{start:%A} {start.day} {start:%B}"
+    if start.month == end.month:
+        return f"{start.day} to {end.day} {end:%B}"
+    return f"{start.day} {start:%B} to {end.day} {end:%B}"
+
+
+def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
+    mode = form.how.data if form.how.data in {m.value for m in DeliveryMode} else None
+    wanted = service.SlotFilter(
+        start_day=_date(form.start.data),
+        slot_type=form.slot_type.data or "",
+        clinician_id=form.clinician.data or "",
+        delivery_mode=DeliveryMode(mode) if mode else None,
+    )
+    page = service.find_slots(db.session, acting(), wanted, replacing=replacing)
+    form.start.choices = [(s.isoformat(), _week_label(s, e)) for s, e in page.weeks]
+    if page.start_day not in {s for s, _ in page.weeks}:
+        form.start.choices.insert(0, (page.start_day.isoformat(), _week_label(page.start_day, page.end_day)))
+    form.start.data = page.start_day.isoformat()
+    form.slot_type.choices = [("", "Any type"), *((t, t) for t in page.slot_types)]
+    form.how.choices = [("", "Any way"), *((m.value, m.label) for m in DeliveryMode)]
+    form.clinician.choices = [("", "Anyone"), *((c.id, f"{c.name} ({c.role})") for c in page.clinicians)]
+    current = {
+        "start": page.start_day.isoformat(),
+        "type": wanted.slot_type,
+        "how": wanted.delivery_mode.value if wanted.delivery_mode else "",
+        "clinician": wanted.clinician_id,
+    }
+
+    def link(**changes: Any) -> str:
+        args = {k: v for k, v in {**current, **changes}.items() if v}
+        if replacing:
+            return url_for(".reschedule_appointment", appointment_id=replacing, **args)
+        return url_for(".appointment_slots", **args)
+
+    def slot_link(slot: Slot) -> str:
+        at = slot.start.isoformat()
+        if replacing:
+            return url_for(".reschedule_to", appointment_id=replacing, slot_id=slot.id, at=at)
+        return url_for(".book_slot", slot_id=slot.id, at=at)
+
+    return render_template(
+        "patient/appointments/slots.html",
+        page=page,
+        form=form,
+        link=link,
+        slot_link=slot_link,
+        by_clinician=group_by_clinician,
+        week_label=_week_label,
+    )
+
+
+@bp.get("/appointments")
+def appointments() -> str:
+    result = service.list_appointments(db.session, acting())
+    return render_template("patient/appointments/index.html", result=result)
+
+
+@bp.get("/appointments/slots")
+def appointment_slots() -> str:
+    return _slots_page(SlotFilterForm(formdata=request.args))
+
+
+def _problem(title: str, message: str, back: str, back_text: str, status: int) -> tuple[str, int]:
+    return render_template(
+        "patient/appointments/problem.html", title=title, message=message, back=back, back_text=back_text
+    ), status
+
+
+def _booking_page(
+    slot_id: str,
+    replacing: str | None,
+    submit: Callable[[BookForm, dt.datetime | None], BaseResponse | str],
+) -> BaseResponse | str | tuple[str, int]:
+    """The shared journey of booking a slot and of moving an appointment to one."""
+    current = acting()
+    form = BookForm()
+    at = _instant(form.at.data if request.method == "POST" else request.args.get("at"))
+    again = url_for(".reschedule_appointment", appointment_id=replacing) if replacing else url_for(".appointment_slots")
+    error = ""
+    status = 200
+    if form.validate_on_submit():
+        try:
+            return submit(form, at)
+        except ReasonTooLong as exc:
+            form.reason.errors = [exc.message]
+        except SlotUnavailable as exc:
+            return _problem("That time is no longer available", exc.message, again, "Choose another time", 409)
+        except (BookingLimitReached, CancellationRefused) as exc:
+            return _problem(
+                "You cannot book this appointment online",
+                exc.message,
+                url_for(".appointments"),
+                "See your appointments",
+                409,
+            )
+        except BookingFailed as exc:
+            error, status = exc.message, 503
+    elif request.method == "GET":
+        form.idempotency_key.data = uuid.uuid4().hex
+        form.at.data = at.isoformat() if at else ""
+    try:
+        slot, old = service.prepare_booking(db.session, current, slot_id, at, replacing=replacing)
+    except NotFound:
+        abort(404)
+    except SlotUnavailable as exc:
+        return _problem("That time is no longer available", exc.message, again, "Choose another time", 409)
+    except (BookingLimitReached, CancellationRefused) as exc:
+        return _problem(
+            "You cannot book this appointment online",
+            exc.message,
+            url_for(".appointments"),
+            "See your appointments",
+            409,
+        )
+    if replacing and request.method == "GET" and old is not None:
+        form.reason.data = old.reason
+    page = render_template(
+        "patient/appointments/book.html",
+        form=form,
+        slot=slot,
+        old=old,
+        error=error,
+        again=again,
+        maxlength=REASON_MAX_LENGTH,
+    )
+    return page, status
+
+
+@bp.route("/appointments/slots/<slot_id>", methods=["GET", "POST"])
+def book_slot(slot_id: str) -> BaseResponse | str | tuple[str, int]:
+    def submit(form: BookForm, at: dt.datetime | None) -> BaseResponse:
+        appointment = service.book_appointment(
+            db.session, acting(), slot_id, form.reason.data or "", form.idempotency_key.data or "", at
+        )
+        return redirect(url_for(".appointment_booked", appointment_id=appointment.id))
+
+    return _booking_page(slot_id, None, submit)
+
+
+@bp.get("/appointments/<appointment_id>/booked")
+def appointment_booked(appointment_id: str) -> str:
+    current = acting()
+    try:
+        item = service.get_appointment(db.session, current, appointment_id, audited=False)
+    except NotFound:
+        abort(404)
+    return render_template(
+        "patient/appointments/booked.html", item=item, changed=request.args.get("changed") == "1", old=None
+    )
+
+
+@bp.get("/appointments/<appointment_id>")
+def appointment(appointment_id: str) -> str:
+    try:
+        item = service.get_appointment(db.session, acting(), appointment_id)
+    except NotFound:
+        abort(404)
+    return render_template("patient/appointments/show.html", item=item)
+
+
+@bp.route("/appointments/<appointment_id>/cancel", methods=["GET", "POST"])
+def cancel_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, int]:
+    current = acting()
+    form = CancelForm()
+    error = ""
+    status = 200
+    if form.validate_on_submit():
+        try:
+            cancelled = service.cancel_appointment(db.session, current, appointment_id, form.reason.data or "")
+        except NotFound:
+            abort(404)
+        except ReasonTooLong as exc:
+            form.reason.errors = [exc.message]
+        except CancellationRefused as exc:
+            error, status = exc.message, 409
+        except BookingFailed as exc:
+            error, status = exc.message, 503
+        else:
+            flash(f"Your appointment on {uk_datetime(cancelled.slot.start)} has been cancelled.", "success")
+            return redirect(url_for(".appointments"))
+    try:
+        item = service.get_appointment(db.session, current, appointment_id, audited=False)
+    except NotFound:
+        abort(404)
+    return render_template(
+        "patient/appointments/cancel.html", item=item, form=form, error=error, maxlength=REASON_MAX_LENGTH
+    ), status
+
+
+@bp.get("/appointments/<appointment_id>/reschedule")
+def reschedule_appointment(appointment_id: str) -> str | tuple[str, int]:
+    try:
+        return _slots_page(SlotFilterForm(formdata=request.args), replacing=appointment_id)
+    except NotFound:
+        abort(404)
+    except CancellationRefused as exc:
+        return _problem(
+            "You cannot change this appointment online",
+            exc.message,
+            url_for(".appointments"),
+            "See your appointments",
+            409,
+        )
+
+
+@bp.route("/appointments/<appointment_id>/reschedule/<slot_id>", methods=["GET", "POST"])
+def reschedule_to(appointment_id: str, slot_id: str) -> BaseResponse | str | tuple[str, int]:
+    def submit(form: BookForm, at: dt.datetime | None) -> BaseResponse | str:
+        outcome = service.reschedule_appointment(
+            db.session, acting(), appointment_id, slot_id, form.reason.data or "", form.idempotency_key.data or "", at
+        )
+        if outcome.old_cancelled:
+            return redirect(url_for(".appointment_booked", appointment_id=outcome.new.id, changed=1))
+        item = service.AppointmentItem(outcome.new, upcoming=True, may_change=False)
+        return render_template("patient/appointments/booked.html", item=item, changed=True, old=outcome.old)
+
+    try:
+        return _booking_page(slot_id, appointment_id, submit)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/appointments/<appointment_id>/calendar.ics")
+def appointment_calendar(appointment_id: str) -> Response:
+    try:
+        name, content = service.calendar_file(db.session, acting(), appointment_id)
+    except NotFound:
+        abort(404)
+    return Response(
+        content,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

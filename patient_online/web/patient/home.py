@@ -6,6 +6,7 @@ from flask import g, render_template
 
 from patient_online.domain.access import Service
 from patient_online.extensions import db
+from patient_online.services.access import own_links
 from patient_online.services.linking import pending_request
 
 from . import bp
@@ -15,5 +16,8 @@ from . import bp
 def home() -> str:
     current = g.acting
     if current is None:
-        return render_template("patient/home_unlinked.html", request_=pending_request(db.session, g.user))
+        suspended = [link for link in own_links(db.session, g.user) if link.status == "suspended"]
+        return render_template(
+            "patient/home_unlinked.html", request_=pending_request(db.session, g.user), suspended=suspended
+        )
     return render_template("patient/home.html", acting=current, Service=Service)

@@ -1,5 +1,161 @@
-"""Patient pages: prescriptions."""
+"""Patient pages: repeat prescriptions (the template, ordering, requests, the nominated pharmacy)."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask import session as cookie
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
+
+from patient_online.domain.errors import DomainError, NotFound
+from patient_online.extensions import db
+from patient_online.services import prescriptions as rx
+
+from . import acting, bp
+
+OFFERED = "rx_offered"
+
+
+class OrderForm(FlaskForm):
+    items = SelectMultipleField("Which medicines do you need?", choices=[], validate_choice=False)
+    note = TextAreaField("Anything your GP practice should know? (optional)")
+    idempotency_key = HiddenField()
+
+
+class PharmacySearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a search changes nothing
+
+    q = StringField("Search by pharmacy name, town or postcode")
+
+
+class NominateForm(FlaskForm):
+    pharmacy = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    pass
+
+
+@bp.get("/prescriptions")
+def prescriptions() -> str:
+    view = rx.repeat_template(db.session, acting())
+    return render_template("patient/prescriptions/index.html", view=view)
+
+
+def _order_page(form: OrderForm, status: int = 200) -> tuple[str, int]:
+    current = acting()
+    view = rx.repeat_template(db.session, current)
+    # Remember what the form offered, so a request can still be queued if the link fails before it is sent.
+    cookie[OFFERED] = {"patient": current.patient.id, "items": rx.template_item_names(x.item for x in view.orderable)}
+    return render_template("patient/prescriptions/order.html", view=view, form=form), status
+
+
+@bp.get("/prescriptions/order")
+def order() -> tuple[str, int]:
+    form = OrderForm(formdata=None, idempotency_key=rx.new_idempotency_key())
+    preselected = request.args.getlist("item")
+    form.items.data = preselected
+    return _order_page(form)
+
+
+@bp.post("/prescriptions/order")
+def order_post() -> Response | tuple[str, int]:
+    form = OrderForm()
+    current = acting()
+    if form.validate_on_submit():
+        remembered: dict[str, Any] = cookie.get(OFFERED) or {}
+        offered = remembered.get("items", {}) if remembered.get("patient") == current.patient.id else {}
+        try:
+            result = rx.order_repeats(
+                db.session,
+                current,
+                form.items.data or [],
+                form.note.data or "",
+                form.idempotency_key.data or "",
+                offered=offered,
+            )
+        except rx.OrderInvalid as exc:
+            if exc.field == "pharmacy":
+                flash(exc.message, "error")
+                return redirect(url_for("patient.pharmacy", next="order"))
+            getattr(form, exc.field).errors = [exc.message]
+        else:
+            return redirect(url_for("patient.order_done", order_id=result.order.id))
+    return _order_page(form, 400)
+
+
+@bp.get("/prescriptions/orders/<int:order_id>")
+def order_done(order_id: int) -> str:
+    result = rx.order_for(db.session, acting(), order_id)
+    return render_template("patient/prescriptions/done.html", result=result)
+
+
+@bp.get("/prescriptions/requests")
+def requests() -> str:
+    history = rx.list_requests(db.session, acting())
+    return render_template("patient/prescriptions/requests.html", history=history)
+
+
+@bp.get("/prescriptions/requests/<request_id>/cancel")
+def cancel(request_id: str) -> str:
+    line = rx.request_for(db.session, acting(), request_id)
+    return render_template("patient/prescriptions/cancel.html", line=line, form=CancelForm())
+
+
+@bp.post("/prescriptions/requests/<request_id>/cancel")
+def cancel_post(request_id: str) -> Response:
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("patient.cancel", request_id=request_id))
+    try:
+        rx.cancel_request(db.session, acting(), request_id)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        flash(exc.message, "error")
+    else:
+        flash("Your request has been cancelled.", "success")
+    return redirect(url_for("patient.requests"))
+
+
+@bp.get("/prescriptions/pharmacy")
+def pharmacy() -> str:
+    current = acting()
+    search = PharmacySearchForm(request.args)
+    return render_template(
+        "patient/prescriptions/pharmacy.html",
+        current=rx.nominated_pharmacy(db.session, current),
+        search=search,
+        results=rx.search_pharmacies(db.session, current, search.q.data or ""),
+        form=NominateForm(),
+        next_page=request.args.get("next", ""),
+    )
+
+
+@bp.post("/prescriptions/pharmacy")
+def pharmacy_post() -> Response | tuple[str, int]:
+    current = acting()
+    form = NominateForm()
+    next_page = request.args.get("next", "")
+    if form.validate_on_submit():
+        try:
+            chosen = rx.nominate_pharmacy(db.session, current, form.pharmacy.data or "")
+        except rx.OrderInvalid as exc:
+            form.pharmacy.errors = [exc.message]
+        else:
+            flash(f"Your prescriptions will now go to {chosen.name}.", "success")
+            return redirect(url_for("patient.order" if next_page == "order" else "patient.prescriptions"))
+    search = PharmacySearchForm(request.args)
+    page = render_template(
+        "patient/prescriptions/pharmacy.html",
+        current=rx.nominated_pharmacy(db.session, current),
+        search=search,
+        results=rx.search_pharmacies(db.session, current, search.q.data or ""),
+        form=form,
+        next_page=next_page,
+    )
+    return page, 400

@@ -1,5 +1,28 @@
-"""Reception pages: bookings."""
+"""Reception pages: the practice's online bookings, cancellations and changes, today and the next days."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import g, render_template, request
+
+from patient_online.extensions import db
+from patient_online.services.access import today
+from patient_online.services.appointments import practice_bookings
+
+from . import bp
+
+DAY_CHOICES = (1, 3, 7, 14)
+
+
+@bp.get("/appointments")
+def bookings() -> str:
+    days = request.args.get("days", type=int)
+    days = days if days in DAY_CHOICES else 7
+    first = today()
+    return render_template(
+        "reception/bookings.html",
+        practice=g.practice,
+        days=days,
+        choices=DAY_CHOICES,
+        first=first,
+        booking_days=practice_bookings(db.session, g.practice, first, days),
+    )

@@ -1,0 +1,98 @@
+"""The demo clinical system's screen for practice staff: the prescription queue of the real system.
+
+It stands in for EMIS Web or SystmOne, so it lives with the demo adapter and only exists for practices
+that use it. Any member of staff of the practice may use it; nobody else.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import TextAreaField
+
+from patient_online.domain.prescriptions import RequestStatus
+from patient_online.extensions import db
+from patient_online.models import Pharmacy, Practice
+from patient_online.services import prescriptions
+
+from . import workflow
+
+bp = Blueprint("demo_system", __name__, url_prefix="/demo-system")
+
+ACTIONS = {
+    "approve": (RequestStatus.APPROVED, "Request approved."),
+    "reject": (RequestStatus.REJECTED, "Request rejected. The patient can see your reason."),
+    "issue": (RequestStatus.ISSUED, "Prescription issued to the pharmacy."),
+}
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField("Reason the patient will see")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+@bp.before_request
+def _gate() -> Response | None:
+    """Staff of the practice named in the address only, and only where the practice uses the demo system."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if current_user.kind != "staff":
+        abort(403)
+    ods = (request.view_args or {}).get("ods", "")
+    practice = db.session.scalar(select(Practice).where(Practice.ods_code == str(ods).upper()))
+    if practice is None or practice.adapter_name != "demo":
+        abort(404)
+    if not any(m.practice_id == practice.id for m in current_user.memberships):
+        abort(403)
+    g.user = current_user._get_current_object()
+    g.practice = practice
+    return None
+
+
+def _page(forms: dict[str, ActionForm] | None = None, status: int = 200) -> tuple[str, int]:
+    queue = workflow.prescription_queue(db.session, g.practice.ods_code)
+    pharmacies = {p.ods_code: p.name for p in db.session.scalars(select(Pharmacy))}
+    forms = forms or {}
+    return (
+        render_template(
+            "demo_system/prescriptions.html",
+            queue=queue,
+            pharmacies=pharmacies,
+            forms={row.id: forms.get(row.id) or ActionForm(formdata=None) for row in queue},
+            Status=RequestStatus,
+        ),
+        status,
+    )
+
+
+@bp.get("/<ods>/prescriptions")
+def queue(ods: str) -> tuple[str, int]:
+    return _page()
+
+
+@bp.post("/<ods>/prescriptions/<request_id>/<action>")
+def act(ods: str, request_id: str, action: str) -> Response | tuple[str, int]:
+    if action not in ACTIONS:
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _page({request_id: form}, 400)
+    new, done = ACTIONS[action]
+    try:
+        clinical_id = workflow.decide(db.session, g.practice.ods_code, request_id, new, form.reason.data or "")
+    except workflow.WorkflowError as exc:
+        if exc.field:
+            form.reason.errors = [exc.message]
+            return _page({request_id: form}, 400)
+        flash(exc.message, "error")
+        return redirect(url_for("demo_system.queue", ods=g.practice.ods_code))
+    # A real clinical system would notify the gateway; the demo tells it straight away.
+    prescriptions.sync_patient_requests(db.session, g.practice, clinical_id)
+    flash(done, "success")
+    return redirect(url_for("demo_system.queue", ods=g.practice.ods_code))

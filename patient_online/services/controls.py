@@ -1,0 +1,317 @@
+"""Practice service switches and rules: changed only by the practice's managers, every change audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patient_online.domain.access import Service
+from patient_online.domain.appointments import SlotQuery
+from patient_online.domain.controls import (
+    LABELS,
+    PracticeRules,
+    SwitchSetting,
+    clean_list,
+    rule_problems,
+    switch_problems,
+)
+from patient_online.domain.errors import ClinicalSystemError, DomainError, NotAllowed
+from patient_online.domain.record import RecordLevel
+from patient_online.models import AuditEvent, Practice, ServiceSwitch, User, utcnow
+
+from . import audit
+from .access import today as london_today
+from .clinical import system_for
+
+SLOT_SEARCH_WEEKS = 6
+SWITCHED = "practice.service_switched"
+RULES_CHANGED = "practice.rules_changed"
+
+
+class ControlsInvalid(DomainError):
+    """The manager's input breaks a limit; ``problems`` maps each field to what to do about it."""
+
+    message = "Check the highlighted answers."
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(next(iter(problems.values()), None))
+        self.problems = problems
+
+
+def require_manager(actor: User, practice: Practice) -> None:
+    """Only a practice manager of this practice may change its switches and rules (rule 5)."""
+    if not any(m.practice_id == practice.id and m.role == "practice_manager" for m in actor.memberships):
+        raise NotAllowed("Only a practice manager of this practice can change its online services.")
+
+
+# Switches --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SwitchView:
+    """One practice switch as the services page shows it."""
+
+    service: Service
+    enabled: bool
+    message: str
+    off_reason: str
+    expected_return: dt.date | None
+    updated_at: dt.datetime | None
+    updated_by: str
+    default_level: RecordLevel | None
+
+    @property
+    def below_contract(self) -> bool:
+        return self.setting.below_contract
+
+    @property
+    def setting(self) -> SwitchSetting:
+        return SwitchSetting(
+            self.service, self.enabled, self.message, self.off_reason, self.expected_return, self.default_level
+        )
+
+
+def practice_switch_views(session: Session, practice: Practice) -> list[SwitchView]:
+    """Every service's switch, in a fixed order, with who changed it last."""
+    rows = {s.service: s for s in practice.switches}
+    names = _names(session, {r.updated_by_id for r in rows.values() if r.updated_by_id})
+    views = []
+    for service in Service:
+        row = rows.get(service.value)
+        views.append(
+            SwitchView(
+                service=service,
+                enabled=bool(row and row.enabled),
+                message=row.message if row else "",
+                off_reason=row.off_reason if row else "",
+                expected_return=row.expected_return if row else None,
+                updated_at=row.updated_at if row else None,
+                updated_by=names.get(row.updated_by_id or 0, "") if row else "",
+                default_level=RecordLevel(practice.default_record_level) if service is Service.RECORD else None,
+            )
+        )
+    return views
+
+
+def contract_shortfalls(session: Session, practice: Practice) -> list[SwitchView]:
+    """Services the GP contract requires that the practice has switched off (or, for the record, set to none)."""
+    return [v for v in practice_switch_views(session, practice) if v.below_contract]
+
+
+def set_switch(
+    session: Session, practice: Practice, actor: User, setting: SwitchSetting, on: dt.date | None = None
+) -> bool:
+    """Switch one service on or off for every patient of the practice at once; False when nothing changed.
+
+    Raises ControlsInvalid (with a message per field) when a contractual service is switched off without a
+    reason and an expected date of return, or a message is too long.
+    """
+    require_manager(actor, practice)
+    problems = switch_problems(setting, on or london_today())
+    if problems:
+        raise ControlsInvalid(problems)
+    row = practice.switch(setting.service.value)
+    if row is None:
+        row = ServiceSwitch(service=setting.service.value, enabled=False)
+        practice.switches.append(row)
+    old = _switch_state(row, practice, setting.service)
+    keep_reason = setting.below_contract
+    row.enabled = setting.enabled
+    row.message = setting.message.strip()
+    row.off_reason = setting.off_reason.strip() if keep_reason else ""
+    row.expected_return = setting.expected_return if keep_reason else None
+    if setting.service is Service.RECORD and setting.default_level is not None:
+        practice.default_record_level = setting.default_level.value
+    new = _switch_state(row, practice, setting.service)
+    if new == old:
+        return False
+    row.updated_at = utcnow()
+    row.updated_by_id = actor.id
+    audit.record(
+        session,
+        SWITCHED,
+        actor_id=actor.id,
+        actor_role="practice_manager",
+        practice_id=practice.id,
+        service=setting.service.value,
+        old=old,
+        new=new,
+        below_contract=setting.below_contract,
+        reason=row.off_reason,
+    )
+    session.commit()
+    return True
+
+
+def _switch_state(row: ServiceSwitch, practice: Practice, service: Service) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "enabled": row.enabled,
+        "message": row.message,
+        "reason": row.off_reason,
+        "expected_return": row.expected_return.isoformat() if row.expected_return else None,
+    }
+    if service is Service.RECORD:
+        state["default_level"] = practice.default_record_level
+    return state
+
+
+# Rules -----------------------------------------------------------------------------------------------------
+def current_rules(practice: Practice) -> PracticeRules:
+    """The practice's rules as they stand."""
+    return PracticeRules(
+        online_slot_types=tuple(practice.online_slot_types or ()),
+        booking_horizon_days=practice.booking_horizon_days,
+        min_lead_time_hours=practice.min_lead_time_hours,
+        max_future_appointments=practice.max_future_appointments,
+        cancellation_allowed=practice.cancellation_allowed,
+        cancellation_cutoff_hours=practice.cancellation_cutoff_hours,
+        turnaround_working_days=practice.turnaround_working_days,
+        max_note_length=practice.max_note_length,
+        never_online=clean_list(list(practice.never_online or ())),
+        record_access_start=practice.record_access_start,
+    )
+
+
+@dataclass(frozen=True)
+class SlotTypes:
+    """The appointment types a manager can choose from, and whether the clinical system could be asked."""
+
+    names: list[str]
+    from_clinical_system: bool
+
+
+def offered_slot_types(practice: Practice, now: dt.datetime | None = None) -> SlotTypes:
+    """The slot types in the practice's appointment book over the next weeks, plus those already chosen."""
+    start = now or dt.datetime.now(dt.UTC)
+    chosen = set(practice.online_slot_types or ())
+    try:
+        slots = system_for(practice).search_slots(SlotQuery(start, start + dt.timedelta(weeks=SLOT_SEARCH_WEEKS)))
+    except ClinicalSystemError:
+        return SlotTypes(sorted(chosen), from_clinical_system=False)
+    return SlotTypes(sorted(chosen | {s.slot_type for s in slots}), from_clinical_system=True)
+
+
+def set_rules(
+    session: Session,
+    practice: Practice,
+    actor: User,
+    rules: PracticeRules,
+    offered_types: frozenset[str] | None = None,
+    on: dt.date | None = None,
+) -> dict[str, tuple[object, object]]:
+    """Save the practice's appointment, prescription and record rules; returns what changed (old, new).
+
+    Raises ControlsInvalid with a message per field for anything outside the limits in domain.controls.
+    """
+    require_manager(actor, practice)
+    rules = replace(rules, never_online=clean_list(list(rules.never_online)))
+    problems = rule_problems(rules, on or london_today(), offered_types)
+    if problems:
+        raise ControlsInvalid(problems)
+    changes = rules.changes_from(current_rules(practice))
+    if not changes:
+        return {}
+    for name, (_old, new) in changes.items():
+        setattr(practice, name, list(new) if isinstance(new, tuple) else new)
+    audit.record(
+        session,
+        RULES_CHANGED,
+        actor_id=actor.id,
+        actor_role="practice_manager",
+        practice_id=practice.id,
+        changes={name: {"old": _plain(old), "new": _plain(new)} for name, (old, new) in changes.items()},
+    )
+    session.commit()
+    return changes
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return list(value)
+    return value
+
+
+# History ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryLine:
+    at: dt.datetime
+    who: str
+    what: str
+    before: str
+    after: str
+    why: str = ""
+
+
+def control_history(session: Session, practice: Practice, action: str, limit: int = 50) -> list[HistoryLine]:
+    """The practice's switch or rule changes, newest first, in words a practice manager reads."""
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.practice_id == practice.id, AuditEvent.action == action)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+    names = _names(session, {e.actor_user_id for e in events if e.actor_user_id})
+    lines: list[HistoryLine] = []
+    for e in events:
+        who = names.get(e.actor_user_id or 0, "Unknown")
+        if action == SWITCHED:
+            service = Service(e.detail.get("service", "appointments"))
+            lines.append(
+                HistoryLine(
+                    e.at,
+                    who,
+                    service.label,
+                    _describe_switch(e.detail.get("old", {})),
+                    _describe_switch(e.detail.get("new", {})),
+                    e.detail.get("reason", ""),
+                )
+            )
+        else:
+            for name, change in (e.detail.get("changes") or {}).items():
+                lines.append(
+                    HistoryLine(
+                        e.at, who, LABELS.get(name, name), describe_rule(change["old"]), describe_rule(change["new"])
+                    )
+                )
+    return lines
+
+
+def _describe_switch(state: dict[str, Any]) -> str:
+    if not state:
+        return ""
+    parts = ["On" if state.get("enabled") else "Off"]
+    if state.get("default_level"):
+        parts.append(f"default: {RecordLevel(state['default_level']).label.lower()}")
+    if state.get("expected_return"):
+        parts.append(f"back by {_uk(dt.date.fromisoformat(state['expected_return']))}")
+    if state.get("message"):
+        parts.append(f"message: “{state['message']}”")
+    return "; ".join(parts)
+
+
+def describe_rule(value: object) -> str:
+    """A rule's value in words: lists joined, dates in UK style, yes/no for switches."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "None"
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return _uk(dt.date.fromisoformat(value))
+        except ValueError:
+            return value
+    return str(value)
+
+
+def _uk(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(ids)))}

@@ -1,0 +1,322 @@
+"""The durable outbox: writes a clinical system could not take at once, delivered later exactly once.
+
+A use case ``enqueue``s a message in its own transaction, next to the change it belongs to, so the write
+can never be lost. ``deliver_due`` (the ``flask outbox run`` worker) and ``deliver_message`` (an immediate
+try from the web request) claim a message under a lease, call its handler with no database transaction
+open, and mark it delivered together with the handler's own bookkeeping in one transaction.
+
+Exactly once: two workers never hold the same message (``SELECT ... FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, a conditional ``UPDATE`` of the lease everywhere), and a worker that dies after the clinical
+system took the write but before marking it delivered leaves the message to be redelivered with the same
+idempotency key, which the clinical system answers with the request it already holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError
+from patient_online.extensions import WRITE_TRANSACTION
+from patient_online.models import OutboxMessage, utcnow
+
+log = logging.getLogger("patient_online.outbox")
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+DEFAULT_MAX_ATTEMPTS = 12
+DEFAULT_BACKOFF_BASE = 5.0  # seconds before the 2nd attempt; doubles each time
+DEFAULT_BACKOFF_CAP = 1800.0  # never wait more than 30 minutes between attempts
+DEFAULT_LEASE = 60.0
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How to deliver one kind of message.
+
+    ``prepare`` reads what the delivery needs and returns the call to make; the outbox commits before making
+    it, so no transaction is open while the clinical system is called. ``delivered`` and ``failed`` run in
+    the transaction that marks the message delivered or failed.
+    """
+
+    prepare: Callable[[Session, OutboxMessage], Callable[[], dict[str, Any]]]
+    delivered: Callable[[Session, OutboxMessage], None] = lambda session, message: None
+    failed: Callable[[Session, OutboxMessage], None] = lambda session, message: None
+
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def register(kind: str, handler: Handler) -> Handler:
+    """Deliver messages of ``kind`` with ``handler``."""
+    _HANDLERS[kind] = handler
+    return handler
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # will be tried again later
+    FAILED = "failed"  # given up: permanent error or too many attempts
+    BUSY = "busy"  # another worker holds it, or it was already dealt with
+
+
+@dataclass
+class DeliveryReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o is outcome)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{o.value} {self.count(o)}" for o in Outcome if self.count(o)) or "nothing due"
+
+
+def enqueue(
+    session: Session, practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str
+) -> OutboxMessage:
+    """Add a message in the caller's transaction: it commits with the change it belongs to, or not at all."""
+    message = OutboxMessage(
+        practice_id=practice_id,
+        kind=kind,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add(message)
+    return message
+
+
+def backoff(attempts: int, base: float | None = None, cap: float | None = None) -> dt.timedelta:
+    """Wait before the next try after ``attempts`` tries: exponential, capped."""
+    base = _setting("OUTBOX_BACKOFF_BASE", DEFAULT_BACKOFF_BASE) if base is None else base
+    cap = _setting("OUTBOX_BACKOFF_CAP", DEFAULT_BACKOFF_CAP) if cap is None else cap
+    return dt.timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def deliver_due(
+    session: Session,
+    worker_id: str,
+    *,
+    limit: int = 100,
+    lease_seconds: float = DEFAULT_LEASE,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
+    """Deliver messages that are due, one claim at a time, until none is left, ``limit`` or a stop request.
+
+    The outbox owns its transactions: whatever ``session`` holds is committed first.
+    """
+    report = DeliveryReport()
+    while len(report.outcomes) < limit and not should_stop():
+        message_id = _claim_next(session, worker_id, lease_seconds)
+        if message_id is None:
+            break
+        report.outcomes.append(_deliver(session, message_id, worker_id))
+    return report
+
+
+def deliver_message(
+    session: Session, message_id: int, worker_id: str, *, lease_seconds: float = DEFAULT_LEASE
+) -> Outcome:
+    """Try one message now (the web request that created it does this); BUSY if a worker holds it."""
+    _begin_write(session)
+    now = utcnow()
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, _due(now, worker_id))
+        .values(_lease_values(now, worker_id, lease_seconds))
+    )
+    session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return Outcome.BUSY
+    return _deliver(session, message_id, worker_id)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """How many messages are pending, delivered and failed (for `flask outbox status`)."""
+    from sqlalchemy import func
+
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).tuples()
+    return {status: int(n) for status, n in rows}
+
+
+# Claiming ---------------------------------------------------------------------------------------------------
+def _begin_write(session: Session) -> None:
+    """Start a transaction that will write after reading: on SQLite it takes the write lock up front, so
+    concurrent workers wait their turn instead of failing with "database is locked" mid-way."""
+    session.commit()  # ends any transaction the session holds (a no-op when there is none)
+    session.connection(execution_options=WRITE_TRANSACTION)
+
+
+def _due(now: dt.datetime, worker_id: str) -> ColumnElement[bool]:
+    """Pending, due, and not leased to another live worker (a worker may take back its own stale lease)."""
+    return (
+        (OutboxMessage.status == PENDING)
+        & (OutboxMessage.next_attempt_at <= now)
+        & or_(
+            OutboxMessage.locked_until.is_(None),
+            OutboxMessage.locked_until < now,
+            OutboxMessage.locked_by == worker_id,
+        )
+    )
+
+
+def _lease_values(now: dt.datetime, worker_id: str, lease_seconds: float) -> dict[str, Any]:
+    return {
+        "locked_by": worker_id,
+        "locked_until": now + dt.timedelta(seconds=lease_seconds),
+        "attempts": OutboxMessage.attempts + 1,
+    }
+
+
+def _claim_next(session: Session, worker_id: str, lease_seconds: float) -> int | None:
+    """Lease the next due message to this worker and commit the lease; None when nothing is due."""
+    _begin_write(session)
+    now = utcnow()
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_due(now, worker_id))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(5)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.limit(1).with_for_update(skip_locked=True)
+    try:
+        for message_id in session.scalars(candidates).all():
+            # The conditional UPDATE is the lease: whoever changes the row owns the message. On PostgreSQL the
+            # row is already locked for us (SKIP LOCKED); SQLite has no SKIP LOCKED and relies on this alone.
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, _due(now, worker_id))
+                .values(_lease_values(now, worker_id, lease_seconds))
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                session.commit()
+                return int(message_id)
+        session.commit()
+        return None
+    except BaseException:
+        session.rollback()
+        raise
+
+
+# Delivering -------------------------------------------------------------------------------------------------
+def _deliver(session: Session, message_id: int, worker_id: str) -> Outcome:
+    message = session.get_one(OutboxMessage, message_id, populate_existing=True)
+    handler = _HANDLERS.get(message.kind)
+    if handler is None:
+        return _give_up(session, message_id, worker_id, None, f"no handler for {message.kind}")
+    try:
+        call = handler.prepare(session, message)
+    except DomainError as exc:
+        session.rollback()
+        return _give_up(session, message_id, worker_id, handler, type(exc).__name__)
+    except Exception as exc:
+        session.rollback()
+        log.exception("outbox prepare error", extra={"fields": {"message_id": message_id}})
+        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
+    session.commit()  # no transaction open while the clinical system is called
+    try:
+        result = call()
+    except ClinicalSystemUnavailable as exc:
+        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
+    except DomainError as exc:
+        # The clinical system answered and refused: trying again would get the same answer.
+        return _give_up(session, message_id, worker_id, handler, f"{type(exc).__name__}: {exc.message}")
+    except Exception as exc:
+        log.exception("outbox delivery error", extra={"fields": {"message_id": message_id}})
+        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
+    _pause_after_call()
+    return _mark_delivered(session, message_id, worker_id, handler, result)
+
+
+def _mine(session: Session, message_id: int, worker_id: str) -> OutboxMessage | None:
+    """The message, locked, if this worker still holds its lease and it is still pending."""
+    _begin_write(session)
+    message = session.get_one(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
+    if message.status != PENDING or message.locked_by != worker_id:
+        session.commit()
+        log.info("outbox lease lost", extra={"fields": {"message_id": message_id, "worker": worker_id}})
+        return None
+    return message
+
+
+def _release(message: OutboxMessage) -> None:
+    message.locked_by = ""
+    message.locked_until = None
+
+
+def _mark_delivered(
+    session: Session, message_id: int, worker_id: str, handler: Handler, result: dict[str, Any]
+) -> Outcome:
+    message = _mine(session, message_id, worker_id)
+    if message is None:
+        return Outcome.BUSY
+    message.status = DELIVERED
+    message.delivered_at = utcnow()
+    message.result = result
+    message.last_error = ""
+    _release(message)
+    handler.delivered(session, message)
+    session.commit()
+    log.info(
+        "outbox delivered",
+        extra={"fields": {"message_id": message_id, "kind": message.kind, "attempts": message.attempts}},
+    )
+    return Outcome.DELIVERED
+
+
+def _retry(session: Session, message_id: int, worker_id: str, handler: Handler, error: str) -> Outcome:
+    message = _mine(session, message_id, worker_id)
+    if message is None:
+        return Outcome.BUSY
+    if message.attempts >= int(_setting("OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)):
+        session.rollback()
+        return _give_up(session, message_id, worker_id, handler, f"gave up after {message.attempts} attempts: {error}")
+    message.last_error = error[:500]
+    message.next_attempt_at = utcnow() + backoff(message.attempts)
+    _release(message)
+    session.commit()
+    log.info(
+        "outbox retry later",
+        extra={"fields": {"message_id": message_id, "attempts": message.attempts, "error_type": error}},
+    )
+    return Outcome.RETRY
+
+
+def _give_up(session: Session, message_id: int, worker_id: str, handler: Handler | None, error: str) -> Outcome:
+    message = _mine(session, message_id, worker_id)
+    if message is None:
+        return Outcome.BUSY
+    message.status = FAILED
+    message.last_error = error[:500]
+    _release(message)
+    if handler is not None:
+        handler.failed(session, message)
+    session.commit()
+    log.warning("outbox gave up", extra={"fields": {"message_id": message_id, "kind": message.kind}})
+    return Outcome.FAILED
+
+
+def _setting(name: str, default: float) -> float:
+    if has_app_context():
+        return float(current_app.config.get(name, default))
+    return default
+
+
+def _pause_after_call() -> None:
+    """Fault drills only: wait between the clinical system's answer and marking delivered (never in production)."""
+    if not has_app_context() or current_app.config.get("ENV") == "production":
+        return
+    pause = float(current_app.config.get("OUTBOX_PAUSE_AFTER_CALL", 0) or 0)
+    if pause > 0:
+        time.sleep(pause)

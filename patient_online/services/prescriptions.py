@@ -1,0 +1,576 @@
+"""Repeat prescriptions: the template, ordering, following requests, and the nominated pharmacy (rules 7, 12-15).
+
+Everything clinical goes through the practice's RepeatMedication port. An order is recorded with its
+idempotency key and put in the durable outbox in one transaction, then sent at once if the link works;
+when it does not, the outbox worker sends it later, exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from patient_online.domain.access import Service
+from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, NotAllowed, NotFound
+from patient_online.domain.patients import PatientRef
+from patient_online.domain.prescriptions import (
+    PrescriptionRules,
+    RepeatItem,
+    RepeatRequest,
+    RequestStatus,
+    TemplateLine,
+    note_problem,
+    outstanding_item_ids,
+    ready_by,
+    template_lines,
+)
+from patient_online.extensions import WRITE_TRANSACTION
+from patient_online.models import OutboxMessage, Patient, Pharmacy, Practice, PrescriptionOrder, User
+from patient_online.services import audit, clinical, notify, outbox
+from patient_online.services.access import Acting, today
+
+KIND = "prescription.request"
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,80}")
+
+
+class OrderInvalid(DomainError):
+    """The order cannot be accepted as it is; ``field`` names the form field the message belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def rules_for(practice: Practice) -> PrescriptionRules:
+    """The practice's prescription rules (design rule 7) as a domain object."""
+    return PrescriptionRules(
+        turnaround_working_days=practice.turnaround_working_days,
+        max_note_length=practice.max_note_length,
+        never_online=frozenset(str(entry).strip().lower() for entry in practice.never_online or [] if entry),
+    )
+
+
+def _write(session: Session) -> None:
+    """Start a transaction that reads then writes; on SQLite it takes the write lock first, so concurrent
+    requests queue instead of failing with "database is locked"."""
+    session.commit()
+    session.connection(execution_options=WRITE_TRANSACTION)
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for an order form: every submission of that form makes at most one request."""
+    return uuid.uuid4().hex
+
+
+# The template ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TemplateView:
+    lines: list[TemplateLine]
+    pharmacy: Pharmacy | None
+    rules: PrescriptionRules
+
+    @property
+    def orderable(self) -> list[TemplateLine]:
+        return [line for line in self.lines if line.orderable]
+
+    @property
+    def not_orderable(self) -> list[TemplateLine]:
+        return [line for line in self.lines if not line.orderable]
+
+
+def repeat_template(session: Session, acting: Acting) -> TemplateView:
+    """The patient's medication with what can be ordered online and, for the rest, why not (rule 12)."""
+    acting.require(Service.PRESCRIPTIONS)
+    orders = _orders(session, acting.patient.id)
+    session.commit()  # no transaction open across the clinical-system calls
+    system = clinical.system_for(acting.practice)
+    items = system.list_repeat_template(acting.ref)
+    requests = _merge(orders, system.list_requests(acting.ref))
+    rules = rules_for(acting.practice)
+    _write(session)
+    view = TemplateView(
+        lines=template_lines(items, rules, requests, today()),
+        pharmacy=_pharmacy(session, acting.patient.nominated_pharmacy_ods),
+        rules=rules,
+    )
+    _audit(session, acting, "prescription.template_viewed", items=len(items))
+    session.commit()
+    return view
+
+
+# Ordering -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OrderResult:
+    order: PrescriptionOrder
+    pharmacy: Pharmacy | None
+    replayed: bool  # the same form was submitted before: this is that order
+
+    @property
+    def status(self) -> RequestStatus:
+        return RequestStatus(self.order.status)
+
+
+def order_repeats(
+    session: Session,
+    acting: Acting,
+    item_ids: Sequence[str],
+    note: str,
+    idempotency_key: str,
+    offered: Mapping[str, str] | None = None,
+) -> OrderResult:
+    """Ask the practice for repeat items once, whatever happens to the link (rules 12, 13, 15).
+
+    ``offered`` holds the items (id -> name) the order form showed; they are trusted only when the clinical
+    system cannot be reached to check the order again, so the request can still be queued.
+    """
+    acting.require(Service.PRESCRIPTIONS)
+    key = idempotency_key.strip()
+    if not KEY_RE.fullmatch(key):
+        raise OrderInvalid("items", "Something went wrong with this form. Go back to your medicines and start again.")
+    existing = _replay(session, acting, key)
+    if existing is not None:
+        return existing
+    rules = rules_for(acting.practice)
+    note = note.strip()
+    problem = note_problem(note, rules)
+    if problem:
+        raise OrderInvalid("note", problem)
+    wanted = list(dict.fromkeys(i for i in item_ids if i))
+    if not wanted:
+        raise OrderInvalid("items", "Select at least one medicine to order")
+    pharmacy = _pharmacy(session, acting.patient.nominated_pharmacy_ods)
+    if pharmacy is None:
+        raise OrderInvalid("pharmacy", "Choose a pharmacy for your prescriptions before you order")
+    names = _check_orderable(session, acting, rules, wanted, offered or {})
+
+    order = PrescriptionOrder(
+        patient_id=acting.patient.id,
+        ordered_by_id=acting.user.id,
+        idempotency_key=key,
+        item_ids=wanted,
+        item_names=[names[i] for i in wanted],
+        note=note,
+        pharmacy_ods=pharmacy.ods_code,
+        status=RequestStatus.QUEUED.value,
+        ready_by=ready_by(today(), rules),
+    )
+    session.add(order)
+    try:
+        session.flush()
+        message = outbox.enqueue(
+            session, acting.practice.id, KIND, {"order_id": order.id, "patient_id": acting.patient.id}, key
+        )
+        _audit(
+            session, acting, "prescription.ordered", order_id=order.id, items=len(wanted), pharmacy=pharmacy.ods_code
+        )
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a twin submission with the same key won the race: that one is the order
+        replayed = _replay(session, acting, key)
+        if replayed is None:
+            raise
+        return replayed
+
+    outbox.deliver_message(session, message.id, worker_id=f"web-{uuid.uuid4().hex[:12]}")
+    _write(session)
+    session.refresh(order)
+    _confirm(session, acting.user, order, pharmacy, acting.practice)
+    session.commit()
+    return OrderResult(order, pharmacy, replayed=False)
+
+
+def _replay(session: Session, acting: Acting, key: str) -> OrderResult | None:
+    order = session.scalar(select(PrescriptionOrder).where(PrescriptionOrder.idempotency_key == key))
+    if order is None:
+        return None
+    if order.patient_id != acting.patient.id:
+        raise NotAllowed()
+    return OrderResult(order, _pharmacy(session, order.pharmacy_ods), replayed=True)
+
+
+def _check_orderable(
+    session: Session, acting: Acting, rules: PrescriptionRules, wanted: list[str], offered: Mapping[str, str]
+) -> dict[str, str]:
+    """Names of the wanted items after checking rule 12 again; falls back on ``offered`` when the link is down."""
+    orders = _orders(session, acting.patient.id)
+    session.commit()
+    system = clinical.system_for(acting.practice)
+    try:
+        items = system.list_repeat_template(acting.ref)
+        requests = _merge(orders, system.list_requests(acting.ref))
+    except ClinicalSystemUnavailable:
+        outstanding = outstanding_item_ids(_merge(orders, []))
+        for item_id in wanted:
+            if item_id not in offered:
+                raise OrderInvalid("items", "Select medicines from the list") from None
+            if item_id in outstanding:
+                raise OrderInvalid("items", f"{offered[item_id]}: you have already requested this") from None
+        return {i: offered[i] for i in wanted}
+    lines = {line.item.id: line for line in template_lines(items, rules, requests, today())}
+    for item_id in wanted:
+        line = lines.get(item_id)
+        if line is None:
+            raise OrderInvalid("items", "Select medicines from the list")
+        if line.reason is not None:
+            raise OrderInvalid("items", f"{line.item.name} cannot be ordered online. {line.reason.value}")
+    return {i: lines[i].item.name for i in wanted}
+
+
+def order_for(session: Session, acting: Acting, order_id: int) -> OrderResult:
+    """One of the patient's own orders, for its confirmation page."""
+    acting.require(Service.PRESCRIPTIONS)
+    order = session.get(PrescriptionOrder, order_id)
+    if order is None or order.patient_id != acting.patient.id:
+        raise NotFound("We could not find that request.")
+    return OrderResult(order, _pharmacy(session, order.pharmacy_ods), replayed=True)
+
+
+def _confirm(session: Session, user: User, order: PrescriptionOrder, pharmacy: Pharmacy, practice: Practice) -> None:
+    ready = f"{order.ready_by.day} {order.ready_by:%B %Y}" if order.ready_by else ""
+    if order.status == RequestStatus.QUEUED.value:
+        body = (
+            f"We have your repeat prescription request for {practice.name}. Their system is not available at the "
+            "moment, so we will send your request as soon as it is, and email you when we have."
+        )
+    elif order.status == RequestStatus.FAILED.value:
+        body = (
+            f"We could not send your repeat prescription request to {practice.name}. Contact them on {practice.phone}."
+        )
+    else:
+        body = f"Your repeat prescription request has been sent to {practice.name}."
+    if order.status != RequestStatus.FAILED.value:
+        body += f" It should be ready at {pharmacy.name} by {ready}. Sign in to see its progress."
+    notify.send_email(session, user.email, "prescription_ordered", "Your repeat prescription request", body)
+
+
+# The outbox handler: deliver a queued order to the clinical system ------------------------------------------
+def _prepare_delivery(session: Session, message: OutboxMessage) -> Callable[[], dict[str, Any]]:
+    order = session.get(PrescriptionOrder, message.payload["order_id"])
+    if order is None:
+        raise NotFound("The order has gone.")
+    patient = session.get_one(Patient, order.patient_id)
+    system = clinical.system_for(patient.practice)
+    ref = PatientRef(patient.practice.ods_code, patient.nhs_number, patient.clinical_id)
+    item_ids, note, pharmacy, key = list(order.item_ids), order.note, order.pharmacy_ods, message.idempotency_key
+
+    def call() -> dict[str, Any]:
+        request = system.request_repeats(ref, item_ids, note, pharmacy, key)
+        return {"request_id": request.id, "status": request.status.value}
+
+    return call
+
+
+def _delivered(session: Session, message: OutboxMessage) -> None:
+    order = session.get(PrescriptionOrder, message.payload["order_id"])
+    if order is None:
+        return
+    was_queued_for_patient = message.attempts > 1  # the patient was told it is queued
+    order.external_id = str(message.result.get("request_id", ""))
+    if order.status in (RequestStatus.QUEUED.value, RequestStatus.FAILED.value):
+        order.status = str(message.result.get("status") or RequestStatus.REQUESTED.value)
+    patient = session.get_one(Patient, order.patient_id)
+    audit.record(
+        session,
+        "prescription.sent",
+        actor_role="system",
+        patient_id=patient.id,
+        practice_id=patient.practice_id,
+        order_id=order.id,
+        attempts=message.attempts,
+    )
+    if was_queued_for_patient:
+        _tell(
+            session,
+            order,
+            "Your repeat prescription request has been sent",
+            f"Your repeat prescription request has now been sent to {patient.practice.name}. "
+            "Sign in to see its progress.",
+        )
+
+
+def _failed(session: Session, message: OutboxMessage) -> None:
+    order = session.get(PrescriptionOrder, message.payload.get("order_id"))
+    if order is None:
+        return
+    order.status = RequestStatus.FAILED.value
+    patient = session.get_one(Patient, order.patient_id)
+    audit.record(
+        session,
+        "prescription.failed",
+        actor_role="system",
+        patient_id=patient.id,
+        practice_id=patient.practice_id,
+        order_id=order.id,
+    )
+    _tell(
+        session,
+        order,
+        "We could not send your repeat prescription request",
+        f"We could not send your repeat prescription request to {patient.practice.name}. "
+        f"Order again online, or contact the practice on {patient.practice.phone}.",
+    )
+
+
+outbox.register(KIND, outbox.Handler(prepare=_prepare_delivery, delivered=_delivered, failed=_failed))
+
+
+# Requests and their history -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestLine:
+    request: RepeatRequest
+    order: PrescriptionOrder | None
+    pharmacy: Pharmacy | None
+
+    @property
+    def ready_by(self) -> dt.date | None:
+        return self.order.ready_by if self.order else None
+
+    @property
+    def cancellable(self) -> bool:
+        return self.request.status.cancellable
+
+
+@dataclass(frozen=True)
+class RequestHistory:
+    lines: list[RequestLine]
+    up_to_date: bool  # False when the clinical system could not be asked: statuses may be old
+
+
+def list_requests(session: Session, acting: Acting) -> RequestHistory:
+    """The patient's requests, newest first: the clinical system's, with the orders still queued here (rule 13).
+
+    A status the clinical system reports that differs from the gateway's copy is taken, and the patient told.
+    """
+    acting.require(Service.PRESCRIPTIONS)
+    orders = _orders(session, acting.patient.id)
+    session.commit()
+    up_to_date = True
+    try:
+        clinical_requests = clinical.system_for(acting.practice).list_requests(acting.ref)
+    except ClinicalSystemUnavailable:
+        clinical_requests, up_to_date = [], False
+    _write(session)
+    _apply_statuses(session, orders, clinical_requests)
+    by_external = {o.external_id: o for o in orders if o.external_id}
+    by_local = {f"order-{o.id}": o for o in orders}
+    pharmacies = {p.ods_code: p for p in session.scalars(select(Pharmacy))}
+    lines = [
+        RequestLine(r, by_external.get(r.id) or by_local.get(r.id), pharmacies.get(r.pharmacy_ods))
+        for r in _merge(orders, clinical_requests)
+    ]
+    _audit(session, acting, "prescription.requests_viewed", requests=len(lines))
+    session.commit()
+    return RequestHistory(lines, up_to_date)
+
+
+def cancel_request(session: Session, acting: Acting, request_id: str) -> RepeatRequest:
+    """Withdraw a request the practice has not acted on yet (rule 13)."""
+    acting.require(Service.PRESCRIPTIONS)
+    session.commit()
+    system = clinical.system_for(acting.practice)
+    current = next((r for r in system.list_requests(acting.ref) if r.id == request_id), None)
+    if current is None:
+        raise NotFound("We could not find that request.")
+    if not current.status.cancellable:
+        raise DomainError("This request cannot be cancelled now, because your GP practice has already dealt with it.")
+    cancelled = system.cancel_request(acting.ref, request_id)
+    if cancelled.status is not RequestStatus.CANCELLED:
+        raise DomainError("This request cannot be cancelled now, because your GP practice has already dealt with it.")
+    _write(session)
+    order = session.scalar(
+        select(PrescriptionOrder).where(
+            PrescriptionOrder.patient_id == acting.patient.id, PrescriptionOrder.external_id == request_id
+        )
+    )
+    if order is not None:
+        order.status = RequestStatus.CANCELLED.value
+    _audit(session, acting, "prescription.cancelled", request_id=request_id, order_id=order.id if order else None)
+    session.commit()
+    return cancelled
+
+
+def request_for(session: Session, acting: Acting, request_id: str) -> RequestLine:
+    """One request of the patient's (for the page that asks whether to cancel it)."""
+    history = list_requests(session, acting)
+    line = next((x for x in history.lines if x.request.id == request_id), None)
+    if line is None:
+        raise NotFound("We could not find that request.")
+    return line
+
+
+def sync_patient_requests(session: Session, practice: Practice, clinical_id: str) -> int:
+    """Take the clinical system's statuses for one patient's orders and tell the patient of changes.
+
+    The demo clinical system calls this after its staff act on a request, standing in for the notification a
+    real system would send; the patient's own pages do the same whenever they are looked at.
+    """
+    patient = session.scalar(
+        select(Patient).where(Patient.practice_id == practice.id, Patient.clinical_id == clinical_id)
+    )
+    if patient is None:
+        return 0
+    orders = _orders(session, patient.id)
+    session.commit()
+    ref = PatientRef(practice.ods_code, patient.nhs_number, patient.clinical_id)
+    requests = clinical.system_for(practice).list_requests(ref)
+    _write(session)
+    changed = _apply_statuses(session, orders, requests)
+    session.commit()
+    return changed
+
+
+def _apply_statuses(session: Session, orders: Iterable[PrescriptionOrder], requests: Iterable[RepeatRequest]) -> int:
+    """Copy newer statuses onto the gateway's orders; each change is audited and told to the patient once."""
+    by_external = {o.external_id: o for o in orders if o.external_id}
+    changed = 0
+    for request in requests:
+        order = by_external.get(request.id)
+        if order is None or order.status == request.status.value:
+            continue
+        order.status = request.status.value
+        order.rejection_reason = request.rejection_reason
+        changed += 1
+        patient = session.get_one(Patient, order.patient_id)
+        audit.record(
+            session,
+            f"prescription.{request.status.value}",
+            actor_role="staff",
+            patient_id=patient.id,
+            practice_id=patient.practice_id,
+            order_id=order.id,
+        )
+        message = _status_message(session, request, patient.practice)
+        if message is not None:
+            _tell(session, order, *message)
+    return changed
+
+
+def _status_message(session: Session, request: RepeatRequest, practice: Practice) -> tuple[str, str] | None:
+    if request.status is RequestStatus.APPROVED:
+        return (
+            "Your repeat prescription request has been approved",
+            f"{practice.name} has approved your repeat prescription request. "
+            "We will tell you when it is sent to your pharmacy.",
+        )
+    if request.status is RequestStatus.REJECTED:
+        reason = request.rejection_reason or "No reason was given."
+        return (
+            "Your repeat prescription request was not approved",
+            f"{practice.name} did not approve your repeat prescription request. Their reason: {reason} "
+            f"Contact the practice on {practice.phone} if you need help.",
+        )
+    if request.status is RequestStatus.ISSUED:
+        pharmacy = _pharmacy(session, request.pharmacy_ods)
+        where = pharmacy.name if pharmacy else "your pharmacy"
+        return (
+            "Your prescription has been sent to your pharmacy",
+            f"Your prescription has been sent to {where}. Check with them when it is ready to collect.",
+        )
+    return None
+
+
+def _tell(session: Session, order: PrescriptionOrder, subject: str, body: str) -> None:
+    user = session.get(User, order.ordered_by_id)
+    if user is not None and user.active:
+        notify.send_email(session, user.email, "prescription_status", subject, body)
+
+
+def _orders(session: Session, patient_id: int) -> list[PrescriptionOrder]:
+    return list(
+        session.scalars(
+            select(PrescriptionOrder)
+            .where(PrescriptionOrder.patient_id == patient_id)
+            .order_by(PrescriptionOrder.created_at.desc(), PrescriptionOrder.id.desc())
+        )
+    )
+
+
+def _merge(orders: Iterable[PrescriptionOrder], clinical_requests: Iterable[RepeatRequest]) -> list[RepeatRequest]:
+    """The clinical system's requests plus the gateway's orders it does not hold (yet), newest first."""
+    known = list(clinical_requests)
+    ids = {r.id for r in known}
+    for order in orders:
+        if order.external_id and order.external_id in ids:
+            continue
+        known.append(
+            RepeatRequest(
+                id=order.external_id or f"order-{order.id}",
+                item_ids=tuple(order.item_ids),
+                item_names=tuple(order.item_names),
+                status=RequestStatus(order.status),
+                requested_at=order.created_at,
+                note=order.note,
+                rejection_reason=order.rejection_reason,
+                pharmacy_ods=order.pharmacy_ods,
+            )
+        )
+    return sorted(known, key=lambda r: r.requested_at, reverse=True)
+
+
+def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None:
+    audit.record(
+        session,
+        action,
+        actor_id=acting.user.id,
+        actor_role=acting.actor_role,
+        patient_id=acting.patient.id,
+        practice_id=acting.practice.id,
+        **detail,
+    )
+
+
+# The nominated pharmacy (rule 14) -------------------------------------------------------------------------
+def _pharmacy(session: Session, ods_code: str) -> Pharmacy | None:
+    return session.get(Pharmacy, ods_code) if ods_code else None
+
+
+def nominated_pharmacy(session: Session, acting: Acting) -> Pharmacy | None:
+    """The pharmacy the patient's electronic prescriptions go to."""
+    acting.require(Service.PRESCRIPTIONS)
+    return _pharmacy(session, acting.patient.nominated_pharmacy_ods)
+
+
+def search_pharmacies(session: Session, acting: Acting, query: str = "") -> list[Pharmacy]:
+    """Pharmacies whose name, town or postcode matches ``query`` (all of them when it is empty)."""
+    acting.require(Service.PRESCRIPTIONS)
+    stmt = select(Pharmacy).order_by(Pharmacy.name)
+    words = query.strip()
+    if words:
+        squashed = re.sub(r"\s+", "", words).lower()
+        like = f"%{words.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Pharmacy.name).like(like),
+                func.lower(Pharmacy.address).like(like),
+                func.replace(func.lower(Pharmacy.postcode), " ", "").like(f"{squashed}%"),
+                func.lower(Pharmacy.ods_code) == squashed,
+            )
+        )
+    return list(session.scalars(stmt.limit(50)))
+
+
+def nominate_pharmacy(session: Session, acting: Acting, ods_code: str) -> Pharmacy:
+    """Send the patient's electronic prescriptions to another pharmacy (rule 14)."""
+    acting.require(Service.PRESCRIPTIONS)
+    _write(session)
+    pharmacy = _pharmacy(session, ods_code.strip().upper())
+    if pharmacy is None:
+        raise OrderInvalid("pharmacy", "Select a pharmacy from the list")
+    old = acting.patient.nominated_pharmacy_ods
+    acting.patient.nominated_pharmacy_ods = pharmacy.ods_code
+    _audit(session, acting, "pharmacy.nominated", old=old, new=pharmacy.ods_code)
+    session.commit()
+    return pharmacy
+
+
+def template_item_names(items: Iterable[RepeatItem]) -> dict[str, str]:
+    """Item id -> name, what the order form remembers it offered."""
+    return {i.id: i.name for i in items}

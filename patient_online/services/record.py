@@ -1,0 +1,197 @@
+"""Reading the GP record online: what the practice has opened, and nothing more (rules 8, 16, 19).
+
+Every entry is filtered here, before any template or download sees it; each view and download is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from patient_online.domain.access import Service
+from patient_online.domain.errors import ClinicalSystemUnavailable, NotAllowed
+from patient_online.domain.record import (
+    RecordEntry,
+    RecordLevel,
+    Section,
+    filter_entries,
+    prospective_start,
+    sections_for,
+)
+
+from . import audit
+from .access import Acting, today
+from .clinical import system_for
+from .record_fhir import record_bundle
+
+
+@dataclass(frozen=True)
+class SectionView:
+    """One section as the patient may see it: visible entries newest first, and the practice's notices."""
+
+    section: Section
+    entries: list[RecordEntry]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def current(self) -> list[RecordEntry]:
+        """Current medicines, active problems and allergies (the rest are past)."""
+        return [e for e in self.entries if not e.is_past]
+
+    @property
+    def past(self) -> list[RecordEntry]:
+        return [e for e in self.entries if e.is_past]
+
+
+@dataclass(frozen=True)
+class RecordScope:
+    """What the acting person may see of the record, and how to ask for more, without the entries."""
+
+    level: RecordLevel
+    access_start: dt.date
+    sections: list[Section]
+    not_included: list[Section]
+    next_level: RecordLevel | None
+    is_proxy: bool
+
+    @property
+    def shows_notes(self) -> bool:
+        """Whether consultation notes and documents are part of this level at all."""
+        return self.level >= RecordLevel.FULL
+
+    @property
+    def free_text_from(self) -> dt.date | None:
+        """The date from which notes and documents are shown, or None when all (or none) are."""
+        return self.access_start if self.level == RecordLevel.FULL else None
+
+
+@dataclass(frozen=True)
+class RecordOverview:
+    scope: RecordScope
+    sections: list[SectionView]
+    notices: list[str]
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class PrintableRecord:
+    scope: RecordScope
+    sections: list[SectionView]
+    notices: list[str]
+    printed_on: dt.date
+
+
+def record_scope(acting: Acting) -> RecordScope:
+    """The acting person's record level, its sections and the next level up, from their effective access."""
+    level = acting.access.record_level if acting.access.allows(Service.RECORD) else RecordLevel.NONE
+    allowed = sections_for(level)
+    higher = [lv for lv in RecordLevel if lv > level]
+    return RecordScope(
+        level=level,
+        access_start=prospective_start(acting.access.access_start),
+        sections=allowed,
+        not_included=[s for s in Section if s not in allowed],
+        next_level=higher[0] if higher else None,
+        is_proxy=acting.is_proxy,
+    )
+
+
+def _require_record(acting: Acting) -> RecordScope:
+    acting.require(Service.RECORD)
+    return record_scope(acting)
+
+
+def _require_section(acting: Acting, scope: RecordScope, section: Section) -> None:
+    if section not in scope.sections:
+        whose = "What you can see as a proxy" if scope.is_proxy else "Your record access"
+        practice = acting.practice
+        contact = f"{practice.name} on {practice.phone}" if practice.phone else practice.name
+        raise NotAllowed(
+            f"{whose} ({scope.level.label.lower()}) does not include {section.label.lower()}. "
+            f"You can see {scope.level.includes}. To ask for more, contact {contact}."
+        )
+
+
+def _fetch(
+    session: Session, acting: Acting, scope: RecordScope, sections: list[Section]
+) -> tuple[list[SectionView], list[str]]:
+    """Ask the practice's system for ``sections`` and keep only what the patient may see, per section,
+    with the notices about the whole record apart. No database transaction is held open during the call."""
+    session.commit()
+    extract = system_for(acting.practice).get_record(acting.ref, frozenset(sections))
+    views = [
+        SectionView(
+            section,
+            filter_entries((e for e in extract.entries if e.section is section), scope.level, scope.access_start),
+            _unique(n.text for n in extract.notices if n.section is section),
+        )
+        for section in sections
+    ]
+    return views, _unique(n.text for n in extract.notices if n.section is None)
+
+
+def _unique(texts: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(texts))
+
+
+def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None:
+    audit.record(
+        session,
+        action,
+        actor_id=acting.user.id,
+        actor_role=acting.actor_role,
+        patient_id=acting.patient.id,
+        practice_id=acting.practice.id,
+        **detail,
+    )
+    session.commit()
+
+
+def view_overview(session: Session, acting: Acting) -> RecordOverview:
+    """The sections the acting person may open, with how many entries each holds; still explains the
+    level when the practice's system cannot be reached."""
+    scope = _require_record(acting)
+    try:
+        views, general = _fetch(session, acting, scope, scope.sections)
+    except ClinicalSystemUnavailable:
+        return RecordOverview(scope, [], [], available=False)
+    _audit(session, acting, "record.viewed", section="overview")
+    return RecordOverview(scope, views, general)
+
+
+def view_section(session: Session, acting: Acting, section: Section) -> tuple[RecordScope, SectionView]:
+    """One section of the record, refused (403) when the acting person's level does not include it."""
+    scope = _require_record(acting)
+    _require_section(acting, scope, section)
+    (view,), general = _fetch(session, acting, scope, [section])
+    _audit(session, acting, "record.viewed", section=section.value)
+    return scope, SectionView(section, view.entries, [*view.notices, *general])
+
+
+def printable_record(session: Session, acting: Acting) -> PrintableRecord:
+    """Everything the acting person may see, on one page made for printing or saving as PDF."""
+    scope = _require_record(acting)
+    views, general = _fetch(session, acting, scope, scope.sections)
+    _audit(session, acting, "record.downloaded", format="print")
+    return PrintableRecord(scope, views, general, today())
+
+
+def export_fhir_bundle(session: Session, acting: Acting) -> dict[str, Any]:
+    """Everything the acting person may see as a FHIR R4 Bundle (type collection), and nothing withheld."""
+    scope = _require_record(acting)
+    views, _general = _fetch(session, acting, scope, scope.sections)
+    _audit(session, acting, "record.downloaded", format="fhir-json")
+    patient = acting.patient
+    return record_bundle(
+        nhs_number=patient.nhs_number,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        date_of_birth=patient.date_of_birth,
+        practice_ods=acting.practice.ods_code,
+        practice_name=acting.practice.name,
+        entries=[e for v in views for e in v.entries],
+    )

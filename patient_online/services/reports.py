@@ -1,0 +1,399 @@
+"""The practice manager's uptake report: aggregates over a period, straight from the database (rule 5, 19)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import String, case, cast, func, select
+from sqlalchemy.orm import Session
+
+from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, Service, VerificationMethod
+from patient_online.domain.errors import DomainError
+from patient_online.domain.reports import (
+    BOOKABLE_BENCHMARK,
+    REGISTERED_BENCHMARKS,
+    ClinicalFigures,
+    Period,
+    meets,
+    percent,
+)
+from patient_online.models import (
+    AccountLink,
+    AuditEvent,
+    LinkRequest,
+    Patient,
+    Practice,
+    PrescriptionOrder,
+    ProxyLink,
+    User,
+    Verification,
+    utcnow,
+)
+
+from . import audit
+from .controls import SwitchView, contract_shortfalls, require_manager
+
+LONDON = ZoneInfo("Europe/London")
+MAX_PERIOD_DAYS = 366
+DEFAULT_PERIOD_DAYS = 28
+FLAG_CODES = (FLAG_DECLINED, FLAG_ENHANCED_REVIEW)
+SERVICE_ACTIONS = {
+    Service.APPOINTMENTS: ("appointment.booked", "appointment.cancelled", "appointment.rescheduled"),
+    Service.PRESCRIPTIONS: ("prescription.ordered", "prescription.cancelled"),
+    Service.RECORD: ("record.viewed", "record.downloaded"),
+}
+AGE_BANDS = ((0, 2, "Under 2 days"), (2, 7, "2 to 7 days"), (7, None, "Over 7 days"))
+
+
+class PeriodInvalid(DomainError):
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def default_period(today: dt.date) -> Period:
+    return Period(today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today)
+
+
+def check_period(start: dt.date, end: dt.date, today: dt.date) -> Period:
+    """A period the report can cover: in order, not in the future, at most a year."""
+    if end > today:
+        raise PeriodInvalid("End date must be today or in the past", "end")
+    if start > end:
+        raise PeriodInvalid("Start date must be the same as or before the end date", "start")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise PeriodInvalid(f"Choose a period of {MAX_PERIOD_DAYS} days or fewer", "start")
+    return Period(start, end)
+
+
+@dataclass(frozen=True)
+class AgeBand:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class UptakeReport:
+    practice: Practice
+    period: Period
+    generated_at: dt.datetime
+    registered: int
+    registered_in_period: int
+    verified: int
+    by_method: list[tuple[str, int]]
+    using: dict[Service, int]
+    repeat_orders: int
+    repeat_patients: int
+    proxies_active: int
+    pending: int
+    pending_oldest_days: int | None
+    pending_bands: list[AgeBand]
+    proxies_pending: int
+    gateway_bookings: int
+    clinical: ClinicalFigures | None
+    gateway_flag_counts: dict[str, int]
+    shortfalls: list[SwitchView]
+
+    @property
+    def list_size(self) -> int | None:
+        return self.clinical.list_size if self.clinical else None
+
+    @property
+    def registered_percent(self) -> float | None:
+        return percent(self.registered, self.list_size)
+
+    @property
+    def online_booking_percent(self) -> float | None:
+        return percent(self.clinical.online_bookings, self.clinical.bookings) if self.clinical else None
+
+    @property
+    def bookable_percent(self) -> float | None:
+        return percent(self.clinical.online_type_slots, self.clinical.slots) if self.clinical else None
+
+    @property
+    def flag_counts(self) -> dict[str, int]:
+        return self.clinical.flag_counts if self.clinical else self.gateway_flag_counts
+
+    @property
+    def benchmarks(self) -> list[Benchmark]:
+        """The contract benchmarks, each with the practice's figure and whether it is met."""
+        rows = [
+            Benchmark(f"Patients registered for online services: {b}%", self.registered_percent, b)
+            for b in REGISTERED_BENCHMARKS
+        ]
+        rows.append(
+            Benchmark(f"Appointments bookable online: {BOOKABLE_BENCHMARK}%", self.bookable_percent, BOOKABLE_BENCHMARK)
+        )
+        return rows
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    label: str
+    value: float | None
+    target: int
+
+    @property
+    def met(self) -> bool | None:
+        return meets(self.value, self.target)
+
+
+def _bounds(period: Period) -> tuple[dt.datetime, dt.datetime]:
+    """The period as aware datetimes: London midnight at the start, and midnight after the last day."""
+    start = dt.datetime.combine(period.start, dt.time(), LONDON).astimezone(dt.UTC)
+    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), LONDON).astimezone(dt.UTC)
+    return start, end
+
+
+def uptake_report(session: Session, practice: Practice, actor: User, period: Period) -> UptakeReport:
+    """Every figure of the report for one practice and period, each from one aggregate query."""
+    require_manager(actor, practice)
+    start, end = _bounds(period)
+    now = utcnow()
+    of_practice = Patient.practice_id == practice.id
+
+    registered = session.scalar(
+        select(func.count(func.distinct(AccountLink.patient_id)))
+        .join(Patient, AccountLink.patient_id == Patient.id)
+        .where(of_practice, AccountLink.status == "active", AccountLink.linked_at < end)
+    )
+    registered_in_period = session.scalar(
+        select(func.count(func.distinct(AccountLink.patient_id)))
+        .join(Patient, AccountLink.patient_id == Patient.id)
+        .where(of_practice, AccountLink.linked_at >= start, AccountLink.linked_at < end)
+    )
+    verified_q = (
+        select(Verification.method, func.count(func.distinct(Verification.patient_id)))
+        .join(Patient, Verification.patient_id == Patient.id)
+        .where(of_practice, Verification.verified_at < end)
+        .group_by(Verification.method)
+    )
+    by_method_raw = dict(session.execute(verified_q).tuples().all())
+    verified = session.scalar(
+        select(func.count(func.distinct(Verification.patient_id)))
+        .join(Patient, Verification.patient_id == Patient.id)
+        .where(of_practice, Verification.verified_at < end)
+    )
+    labels = {m.value: m.label for m in VerificationMethod}
+    by_method = [(labels.get(method, method), int(n)) for method, n in sorted(by_method_raw.items())]
+
+    using = _patients_per_service(session, practice, start, end)
+    gateway_bookings = session.scalar(
+        select(func.count(AuditEvent.id))
+        .join(Patient, AuditEvent.patient_id == Patient.id)
+        .where(of_practice, AuditEvent.action == "appointment.booked", AuditEvent.at >= start, AuditEvent.at < end)
+    )
+
+    orders = session.execute(
+        select(func.count(PrescriptionOrder.id), func.count(func.distinct(PrescriptionOrder.patient_id)))
+        .join(Patient, PrescriptionOrder.patient_id == Patient.id)
+        .where(of_practice, PrescriptionOrder.created_at >= start, PrescriptionOrder.created_at < end)
+    ).one()
+    proxies = session.execute(
+        select(
+            func.coalesce(func.sum(case((ProxyLink.status == "active", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((ProxyLink.status == "requested", 1), else_=0)), 0),
+        )
+        .join(Patient, ProxyLink.patient_id == Patient.id)
+        .where(of_practice)
+    ).one()
+
+    band_columns = []
+    for low, high, _label in AGE_BANDS:
+        newer_than = now - dt.timedelta(days=low)
+        condition = LinkRequest.created_at <= newer_than
+        if high is not None:
+            condition = condition & (LinkRequest.created_at > now - dt.timedelta(days=high))
+        band_columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
+    pending_row = session.execute(
+        select(func.count(LinkRequest.id), func.min(LinkRequest.created_at), *band_columns).where(
+            LinkRequest.practice_id == practice.id, LinkRequest.status == "pending"
+        )
+    ).one()
+    oldest = pending_row[1]
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    gateway_flags = session.execute(
+        select(
+            *[
+                func.coalesce(func.sum(case((cast(Patient.flags, String).like(f"%{c}%"), 1), else_=0)), 0)
+                for c in FLAG_CODES
+            ]
+        ).where(of_practice)
+    ).one()
+
+    return UptakeReport(
+        practice=practice,
+        period=period,
+        generated_at=now,
+        registered=int(registered or 0),
+        registered_in_period=int(registered_in_period or 0),
+        verified=int(verified or 0),
+        by_method=by_method,
+        using=using,
+        repeat_orders=int(orders[0]),
+        repeat_patients=int(orders[1]),
+        proxies_active=int(proxies[0]),
+        proxies_pending=int(proxies[1]),
+        pending=int(pending_row[0]),
+        pending_oldest_days=(now - oldest).days if oldest is not None else None,
+        pending_bands=[AgeBand(label, int(n)) for (_l, _h, label), n in zip(AGE_BANDS, pending_row[2:], strict=True)],
+        gateway_bookings=int(gateway_bookings or 0),
+        clinical=_clinical_figures(practice, start, end),
+        gateway_flag_counts={c: int(n) for c, n in zip(FLAG_CODES, gateway_flags, strict=True)},
+        shortfalls=contract_shortfalls(session, practice),
+    )
+
+
+def _patients_per_service(
+    session: Session, practice: Practice, start: dt.datetime, end: dt.datetime
+) -> dict[Service, int]:
+    """Distinct patients who used each service in the period (one grouped query)."""
+    service_of = case(
+        *[(AuditEvent.action.in_(actions), service.value) for service, actions in SERVICE_ACTIONS.items()],
+        else_="",
+    )
+    actions = [a for group in SERVICE_ACTIONS.values() for a in group]
+    rows = session.execute(
+        select(service_of, func.count(func.distinct(AuditEvent.patient_id)))
+        .join(Patient, AuditEvent.patient_id == Patient.id)
+        .where(
+            Patient.practice_id == practice.id,
+            AuditEvent.action.in_(actions),
+            AuditEvent.at >= start,
+            AuditEvent.at < end,
+        )
+        .group_by(service_of)
+    ).tuples()
+    found = {Service(name): int(n) for name, n in rows if name}
+    return {service: found.get(service, 0) for service in SERVICE_ACTIONS}
+
+
+def _clinical_figures(practice: Practice, start: dt.datetime, end: dt.datetime) -> ClinicalFigures | None:
+    """Figures from the clinical system where its adapter can give them; None for the rest."""
+    if practice.adapter_name != "demo" or practice.ods_code in current_app.extensions.get("clinical_overrides", {}):
+        return None
+    from patient_online.adapters.demo.reporting import clinical_figures
+
+    return clinical_figures(
+        current_app.extensions["clinical_session_factory"],
+        practice.ods_code,
+        start,
+        end,
+        practice.online_slot_types or (),
+        FLAG_CODES,
+    )
+
+
+def view_uptake_report(
+    session: Session, practice: Practice, actor: User, period: Period, fmt: str = "html"
+) -> UptakeReport:
+    """The report, with its viewing (or download) audited."""
+    report = uptake_report(session, practice, actor, period)
+    audit.record(
+        session,
+        "practice.report_viewed",
+        actor_id=actor.id,
+        actor_role="practice_manager",
+        practice_id=practice.id,
+        start=period.start.isoformat(),
+        end=period.end.isoformat(),
+        format=fmt,
+    )
+    session.commit()
+    return report
+
+
+NOT_AVAILABLE = "not available from this clinical system"
+
+
+def report_rows(report: UptakeReport) -> list[tuple[str, str, str]]:
+    """The report as (measure, figure, share or note) rows: the table on the page and the CSV download."""
+
+    def share(value: float | None) -> str:
+        return NOT_AVAILABLE if value is None else f"{value:g}%"
+
+    c = report.clinical
+    rows: list[tuple[str, str, str]] = [
+        ("Patients on the practice list", str(c.list_size) if c else NOT_AVAILABLE, ""),
+        ("Patients registered for online services", str(report.registered), share(report.registered_percent)),
+        ("Newly registered in the period", str(report.registered_in_period), ""),
+        ("Patients with identity verified", str(report.verified), share(percent(report.verified, report.list_size))),
+    ]
+    rows += [(f"Verified by: {label}", str(n), "") for label, n in report.by_method]
+    rows += [(f"Patients using: {service.label}", str(n), "") for service, n in report.using.items()]
+    rows += [
+        (
+            "Appointments booked in the period",
+            str(c.bookings) if c else NOT_AVAILABLE,
+            "",
+        ),
+        (
+            "Appointments booked online",
+            str(c.online_bookings) if c else str(report.gateway_bookings),
+            share(report.online_booking_percent) + (" of all bookings" if c else ""),
+        ),
+        (
+            "Appointment slots in the period",
+            str(c.slots) if c else NOT_AVAILABLE,
+            "",
+        ),
+        (
+            "Slots of types bookable online",
+            str(c.online_type_slots) if c else NOT_AVAILABLE,
+            share(report.bookable_percent) + (" of all slots" if c else ""),
+        ),
+        ("Repeat prescription requests made online", str(report.repeat_orders), f"{report.repeat_patients} patients"),
+        ("Proxies active", str(report.proxies_active), ""),
+        ("Proxy requests waiting", str(report.proxies_pending), ""),
+        (
+            "Verifications waiting",
+            str(report.pending),
+            f"oldest {report.pending_oldest_days} days" if report.pending_oldest_days is not None else "",
+        ),
+    ]
+    rows += [(f"Verifications waiting: {band.label.lower()}", str(band.count), "") for band in report.pending_bands]
+    rows += [
+        ("Patients with code 1290331000000103 (online access declined)", str(report.flag_counts[FLAG_DECLINED]), ""),
+        (
+            "Patients with code 1364731000000104 (enhanced review indicated)",
+            str(report.flag_counts[FLAG_ENHANCED_REVIEW]),
+            "",
+        ),
+    ]
+    for b in report.benchmarks:
+        verdict = NOT_AVAILABLE if b.met is None else ("met" if b.met else "not met")
+        rows.append((f"Contract benchmark – {b.label}", share(b.value), verdict))
+    for s in report.shortfalls:
+        back = f"; expected back {s.expected_return:%d %B %Y}" if s.expected_return else ""
+        rows.append(
+            (
+                f"Below contract: {s.service.label}",
+                "Off" if not s.enabled else "No record by default",
+                f"{s.off_reason}{back}",
+            )
+        )
+    return rows
+
+
+def report_csv(report: UptakeReport) -> str:
+    """The report as CSV: a heading block naming the practice and period, then one row per measure."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Practice", f"{report.practice.name} ({report.practice.ods_code})"])
+    writer.writerow(["Period", report.period.start.isoformat(), report.period.end.isoformat()])
+    writer.writerow([])
+    writer.writerow(["Measure", "Figure", "Share or note"])
+    for row in report_rows(report):
+        writer.writerow([_safe_cell(cell) for cell in row])
+    return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    """Stop spreadsheet programs reading a cell as a formula (a reason typed by a manager could start with =)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

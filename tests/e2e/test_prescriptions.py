@@ -1,0 +1,61 @@
+"""Repeat prescriptions in a real browser: a patient orders two items on a phone, practice staff approve them
+on the demo clinical system's screen, and the patient sees them approved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+PATIENT = "patient2.y02001@example.com"
+
+
+def test_patient_orders_two_items_and_sees_them_approved(phone: Any, browser: Any, live_server: str) -> None:
+    errors: list[str] = []
+    phone.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    sign_in(phone, PATIENT)
+    phone.wait_for_url("**/home")
+    phone.goto("/prescriptions")
+    assert phone.locator("h1").inner_text() == "Your repeat prescriptions"
+    assert phone.locator(".app-medicine").count() >= 2
+    screenshot(phone, "prescriptions-template-phone")
+
+    phone.click("text=Order a repeat prescription")
+    boxes = phone.locator("input[name=items]")
+    assert boxes.count() >= 2
+    names = [phone.locator(f"label[for={boxes.nth(i).get_attribute('id')}]").inner_text() for i in range(2)]
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    phone.fill("textarea[name=note]", "I am away from the 20th, please.")
+    screenshot(phone, "prescriptions-order-phone")
+    phone.click("button:has-text('Send request')")
+    phone.wait_for_url("**/prescriptions/orders/*")
+    assert "Request sent" in phone.locator("h1").inner_text()
+    assert "Ready by" in phone.inner_text("body")
+    screenshot(phone, "prescriptions-confirmation-phone")
+
+    staff = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    desk = staff.new_page()
+    try:
+        sign_in(desk, "reception.y02001@example.com")
+        desk.wait_for_url("**/reception/**")
+        desk.goto("/demo-system/Y02001/prescriptions")
+        card = desk.locator(".app-queue-item", has_text=names[0]).first
+        assert names[1] in card.inner_text()
+        card.locator("button:has-text('Approve')").click()
+        desk.wait_for_selector("text=Request approved.")
+        screenshot(desk, "demo-system-prescription-queue")
+    finally:
+        staff.close()
+
+    phone.goto("/prescriptions/requests")
+    latest = phone.locator(".app-request").first
+    assert "Approved" in latest.inner_text() and names[0] in latest.inner_text() and names[1] in latest.inner_text()
+    screenshot(phone, "prescriptions-requests-phone")
+    phone.goto("/prescriptions/pharmacy?q=Kingsbridge")
+    screenshot(phone, "prescriptions-pharmacy-phone")
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors

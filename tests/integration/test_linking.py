@@ -1,0 +1,210 @@
+"""Linking an account to the GP record: request + reception approval, linkage letters, rejections,
+suspension, and staff of one practice never reaching another's patients."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from patient_online.adapters.demo.models import DemoPatient
+from patient_online.models import AccountLink, AuditEvent, LinkRequest, Patient, User, Verification
+from tests.helpers import FormClient
+from tests.helpers import sign_in as do_sign_in
+
+
+def demo_patient(session: Any, nhs: str) -> DemoPatient:
+    return session.scalar(select(DemoPatient).where(DemoPatient.nhs_number == nhs))
+
+
+def request_form(person: DemoPatient, **changes: str) -> dict[str, str]:
+    data = {
+        "request-practice": person.practice_ods,
+        "request-nhs_number": person.nhs_number,
+        "request-given_name": person.given_name,
+        "request-family_name": person.family_name,
+        "request-date_of_birth-day": str(person.date_of_birth.day),
+        "request-date_of_birth-month": str(person.date_of_birth.month),
+        "request-date_of_birth-year": str(person.date_of_birth.year),
+        "request-postcode": person.postcode,
+    }
+    data.update(changes)
+    return data
+
+
+def test_request_then_reception_approves_with_documents(app: Any, client: Any, session: Any, sign_in: Any) -> None:
+    person = demo_patient(session, "9990010145")  # the demo newcomer's record
+    sign_in("newpatient.y02001@example.com")
+    response = client.submit("/link", request_form(person))
+    assert response.headers["Location"].endswith("/link/requested")
+    request_id = session.scalar(select(LinkRequest.id).where(LinkRequest.nhs_number == person.nhs_number))
+
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    queue = staff.get("/reception/verifications").get_data(as_text=True)
+    assert person.family_name in queue
+    detail = staff.get(f"/reception/verifications/{request_id}").get_data(as_text=True)
+    assert person.postcode in detail  # the clinical system's demographics side by side
+
+    one_document = staff.submit(
+        f"/reception/verifications/{request_id}", {"approve-method": "documents", "approve-documents": ["passport"]}
+    )
+    assert "Select at least 2 documents" in one_document.get_data(as_text=True)
+    no_photo = staff.submit(
+        f"/reception/verifications/{request_id}",
+        {"approve-method": "documents", "approve-documents": ["utility_bill", "bank_statement"]},
+    )
+    assert "at least 1 document with a photo" in no_photo.get_data(as_text=True)
+    approved = staff.submit(
+        f"/reception/verifications/{request_id}",
+        {
+            "approve-method": "documents",
+            "approve-documents": ["passport", "utility_bill"],
+            "approve-notes": "Seen at desk",
+        },
+    )
+    assert approved.headers["Location"].endswith("/reception/verifications")
+
+    home = client.get("/home").get_data(as_text=True)
+    assert f"Hello {person.given_name}" in home
+    check = session.scalars(select(Verification).order_by(Verification.id.desc())).first()
+    assert check.method == "documents" and len(check.documents) == 2 and check.staff_id is not None
+    assert "Identity verified by the practice" in client.get("/account/activity").get_data(as_text=True)
+
+
+def test_a_request_that_does_not_match_says_so_without_revealing_anything(
+    client: Any, session: Any, sign_in: Any
+) -> None:
+    person = demo_patient(session, "9990010145")
+    sign_in("newpatient.y02001@example.com")
+    wrong_dob = client.submit("/link", request_form(person, **{"request-date_of_birth-year": "1901"}))
+    nobody = client.submit("/link", request_form(person, **{"request-nhs_number": "9999000002"}))
+    for response in (wrong_dob, nobody):
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and "could not match these details" in page
+        assert person.postcode in page  # what they typed is kept
+    assert session.scalar(select(LinkRequest.id).where(LinkRequest.nhs_number == person.nhs_number)) is None
+
+
+def test_invalid_nhs_number_and_date_get_field_messages(client: Any, session: Any, sign_in: Any) -> None:
+    person = demo_patient(session, "9990010145")
+    sign_in("newpatient.y02001@example.com")
+    page = client.submit(
+        "/link", request_form(person, **{"request-nhs_number": "1234567890", "request-date_of_birth-month": "13"})
+    ).get_data(as_text=True)
+    assert "Enter a valid 10-digit NHS number" in page or "must be a real date" in page
+    assert "Date of birth must be a real date" in page
+
+
+def test_reception_rejects_with_a_reason_the_patient_sees(app: Any, client: Any, session: Any, sign_in: Any) -> None:
+    person = demo_patient(session, "9990010145")
+    sign_in("newpatient.y02001@example.com")
+    client.submit("/link", request_form(person))
+    request_id = session.scalar(select(LinkRequest.id).where(LinkRequest.nhs_number == person.nhs_number))
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    empty = staff.submit(f"/reception/verifications/{request_id}", {"reject-reason": ""})
+    assert "Enter the reason the patient will see" in empty.get_data(as_text=True)
+    staff.submit(f"/reception/verifications/{request_id}", {"reject-reason": "Please bring photo ID to the practice"})
+    assert "Please bring photo ID to the practice" in client.get("/home").get_data(as_text=True)
+
+
+def test_linkage_letter_links_at_once_and_reissue_invalidates_the_old_key(
+    app: Any, client: Any, session: Any, sign_in: Any
+) -> None:
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    found = staff.get("/reception/patients?q=999+001+0145").get_data(as_text=True)
+    patient_id = int(re.search(r"/reception/patients/(\d+)", found).group(1))
+    keys = []
+    for _ in range(2):
+        staff.submit(f"/reception/patients/{patient_id}/letter", {}, page=f"/reception/patients/{patient_id}")
+        letter = staff.get(f"/reception/patients/{patient_id}/letter").get_data(as_text=True)
+        keys.append(re.search(r'class="app-secret">([A-Z0-9-]+)<', letter).group(1))
+    patient = session.get(Patient, patient_id)
+    assert "Y02001" in letter and patient.online_account_id in letter
+
+    sign_in("newpatient.y02001@example.com")
+    old = client.submit(
+        "/link",
+        {"letter-ods_code": "Y02001", "letter-account_id": patient.online_account_id, "letter-linkage_key": keys[0]},
+    )
+    assert "do not match a current linkage letter" in old.get_data(as_text=True)
+    new = client.submit(
+        "/link",
+        {
+            "letter-ods_code": "y02001",
+            "letter-account_id": patient.online_account_id,
+            "letter-linkage_key": keys[1].lower(),
+        },
+    )
+    assert new.headers["Location"].endswith("/home")
+    assert session.scalar(select(AccountLink).where(AccountLink.patient_id == patient_id)).method == "linkage_letter"
+
+
+def test_wrong_linkage_keys_are_rate_limited(client: Any, sign_in: Any) -> None:
+    sign_in("newpatient.y02001@example.com")
+    for _ in range(5):
+        client.submit(
+            "/link",
+            {"letter-ods_code": "Y02001", "letter-account_id": "Y02001000000", "letter-linkage_key": "AAAA-BBBB-CCCC"},
+        )
+    response = client.submit(
+        "/link",
+        {"letter-ods_code": "Y02001", "letter-account_id": "Y02001000000", "letter-linkage_key": "AAAA-BBBB-CCCC"},
+    )
+    assert response.status_code == 429
+
+
+def test_suspending_an_account_stops_its_access(app: Any, client: Any, session: Any, sign_in: Any) -> None:
+    link = session.scalar(select(AccountLink).join(AccountLink.user).where(User.email == "patient.y02001@example.com"))
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    sign_in("patient.y02001@example.com")
+    assert client.get("/home").status_code == 200
+    patient = session.get(Patient, link.patient_id)
+    url = f"/reception/patients/{patient.id}/links/{link.id}/suspend"
+    staff.submit(url, {"reason": "Reported lost phone"}, page=f"/reception/patients/{patient.id}")
+    assert session.get(AccountLink, link.id).status == "suspended"
+    assert session.scalars(select(AuditEvent.action).where(AuditEvent.action == "account.suspended")).first()
+    home = client.get("/home").get_data(as_text=True)
+    assert "Your online access is suspended" in home and "Reported lost phone" in home
+
+
+def test_staff_never_see_another_practices_patients(app: Any, session: Any) -> None:
+    other = session.scalar(
+        select(Patient).join(Patient.practice).where(Patient.practice.has(ods_code="Y02002")).limit(1)
+    )
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    assert staff.get(f"/reception/patients/{other.id}").status_code == 404
+    response = staff.submit(f"/reception/patients/{other.id}/letter", {}, page="/reception/")
+    assert response.status_code == 404
+    search = staff.get(f"/reception/patients?q={other.nhs_number}").get_data(as_text=True)
+    assert other.family_name not in search
+
+
+def test_each_audience_is_refused_the_others_pages(app: Any, session: Any) -> None:
+    patient = FormClient(app.test_client())
+    do_sign_in(patient, "patient.y02001@example.com")
+    for url in ("/reception/", "/manage/", "/admin/practices"):
+        assert patient.get(url).status_code == 403
+    reception = FormClient(app.test_client())
+    do_sign_in(reception, "reception.y02001@example.com")
+    for url in ("/home", "/manage/", "/admin/practices"):
+        assert reception.get(url).status_code == 403
+    refusals = session.scalars(select(AuditEvent).where(AuditEvent.action == "access.refused")).all()
+    assert len(refusals) >= 6
+
+
+def test_approving_without_a_method_says_what_to_choose(app: Any, client: Any, session: Any, sign_in: Any) -> None:
+    person = demo_patient(session, "9990010145")
+    sign_in("newpatient.y02001@example.com")
+    client.submit("/link", request_form(person))
+    request_id = session.scalar(select(LinkRequest.id).where(LinkRequest.nhs_number == person.nhs_number))
+    staff = FormClient(app.test_client())
+    do_sign_in(staff, "reception.y02001@example.com")
+    page = staff.submit(f"/reception/verifications/{request_id}", {"approve-notes": "forgot to choose"})
+    text = page.get_data(as_text=True)
+    assert "Select how you verified this person&#39;s identity" in text and "forgot to choose" in text

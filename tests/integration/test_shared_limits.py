@@ -1,0 +1,47 @@
+"""With PATIENT_ONLINE_REDIS_URL set, rate limits are counted in Redis, so every node shares them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from patient_online import create_app
+from tests.conftest import REDIS_URL, TEST_SETTINGS
+from tests.helpers import FormClient
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.flushdb()  # the test database index only: no counts left from earlier runs
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is needed for this test and could not be reached at {REDIS_URL} ({type(exc).__name__}). "
+            "Start it (redis-server) or set PATIENT_ONLINE_TEST_REDIS_URL.",
+            pytrace=False,
+        )
+    return REDIS_URL
+
+
+def test_sign_in_limits_are_counted_in_redis(connection: Any, seeded_engine: Any, redis_url: str) -> None:
+    email = f"limit-{uuid.uuid4().hex[:8]}@example.com"
+    settings = {**TEST_SETTINGS, "DATABASE_ENGINE": seeded_engine, "REDIS_URL": redis_url}
+    node_a, node_b = (FormClient(create_app(settings).test_client()) for _ in range(2))
+    for node in (node_a, node_b):
+        node.raw.environ_base["REMOTE_ADDR"] = f"127.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    for n in range(10):
+        node = node_a if n % 2 else node_b
+        node.submit("/login", {"email": email, "password": "wrong-password-123"})
+    assert node_a.submit("/login", {"email": email, "password": "x"}).status_code == 429
+    assert node_b.submit("/login", {"email": email, "password": "x"}).status_code == 429
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"*{email}*"))
+    assert keys, "limits were not stored in Redis"
+    client.delete(*keys)

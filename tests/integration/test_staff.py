@@ -1,0 +1,70 @@
+"""Staff accounts: created from the command line or by a practice manager, always with an authenticator."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyotp
+from sqlalchemy import select
+
+from patient_online.models import StaffMembership, User
+from tests.helpers import FormClient
+
+
+def test_staff_create_command_makes_the_first_admin(app: Any, session: Any) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["staff", "create", "--email", "first.admin@example.com", "--password", "sturdy-lantern-mosaic-7"]
+    )
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.email == "first.admin@example.com"))
+    assert user.is_system_admin and user.is_staff and user.totp_enrolled_at is None
+
+
+def test_manager_adds_a_receptionist_who_must_enrol_an_authenticator(
+    app: Any, client: Any, session: Any, sign_in: Any
+) -> None:
+    sign_in("manager.y02001@example.com")
+    missing = client.submit("/manage/staff", {"email": "new.receptionist@example.com", "role": "receptionist"})
+    assert "Enter a temporary password" in missing.get_data(as_text=True)
+    added = client.submit(
+        "/manage/staff",
+        {
+            "email": "new.receptionist@example.com",
+            "name": "Sam Lee",
+            "role": "receptionist",
+            "password": "sturdy-lantern-mosaic-7",
+        },
+    )
+    assert added.headers["Location"].endswith("/manage/staff")
+
+    newcomer = FormClient(app.test_client())
+    first = newcomer.submit("/login", {"email": "new.receptionist@example.com", "password": "sturdy-lantern-mosaic-7"})
+    assert first.headers["Location"].endswith("/login/setup")
+    setup = newcomer.get("/login/setup").get_data(as_text=True)
+    assert "Send me codes by email" not in setup  # staff must use an app
+    secret = re.search(r'class="app-secret">([A-Z2-7]+)<', setup).group(1)
+    done = newcomer.submit("/login/setup", {"code": pyotp.TOTP(secret).now()})
+    assert done.headers["Location"].endswith("/reception/")
+    assert newcomer.get("/reception/").status_code == 200
+    assert newcomer.get("/manage/").status_code == 403
+
+
+def test_manager_removes_a_role_but_not_their_own(client: Any, session: Any, sign_in: Any) -> None:
+    sign_in("manager.y02001@example.com")
+    rows = session.scalars(select(StaffMembership).join(StaffMembership.user)).all()
+    own = next(m for m in rows if m.user.email == "manager.y02001@example.com")
+    theirs = next(m for m in rows if m.user.email == "reception.y02001@example.com")
+    client.submit(f"/manage/staff/{own.id}/remove", {}, page="/manage/staff")
+    assert session.get(StaffMembership, own.id) is not None
+    client.submit(f"/manage/staff/{theirs.id}/remove", {}, page="/manage/staff")
+    assert session.get(StaffMembership, theirs.id) is None
+
+
+def test_a_manager_cannot_remove_staff_of_another_practice(client: Any, session: Any, sign_in: Any) -> None:
+    sign_in("manager.y02001@example.com")
+    other = session.scalar(
+        select(StaffMembership).join(StaffMembership.user).where(User.email == "reception.y02002@example.com")
+    )
+    client.submit(f"/manage/staff/{other.id}/remove", {}, page="/manage/staff")
+    assert session.get(StaffMembership, other.id) is not None
