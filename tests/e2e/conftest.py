@@ -11,16 +11,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import totp_now
+from tests.system.servers import gateway_env, gunicorn, prepare_database
 
 CHROMIUM = os.environ.get("PATIENT_ONLINE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,52 +76,11 @@ def latest_code(database_url: str, to: str) -> str:
 
 @pytest.fixture(scope="session")
 def live_server(live_database: str) -> Iterator[str]:
-    """Base URL of a gunicorn-served gateway with the demo seeded."""
-    env = {
-        **os.environ,
-        "PATIENT_ONLINE_DATABASE_URL": live_database,
-        "PATIENT_ONLINE_SECRET_KEY": "e2e-only-not-secret",
-        "PATIENT_ONLINE_ENV": "development",
-    }
-    _flask(env, "db", "upgrade")
-    _flask(env, "demo", "seed")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "app:app",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("the gateway did not start under gunicorn within 60 seconds")
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-    if server.stderr:
-        server.stderr.close()
+    """Base URL of a gunicorn-served gateway with the demo seeded, as `make run` would build it."""
+    env = gateway_env(live_database)
+    prepare_database(env)
+    with gunicorn(env, workers=2, threads=4) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

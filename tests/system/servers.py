@@ -105,6 +105,7 @@ def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 4, port: int 
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=15)
 
 
 def signed_in_client(base: str, email: str, password: str = DEMO_PASSWORD, **kwargs: Any) -> httpx.Client:
