@@ -52,5 +52,9 @@ ADAPTER_BREAKER_FAILURES = 5
 ADAPTER_BREAKER_COOL_DOWN = 30.0
 
 LOG_LEVEL = "INFO"
+
+# Behind a load balancer: how many proxies set X-Forwarded-For / X-Forwarded-Proto in front of the app.
+# 0 trusts none (direct connections). Rate limits per client address depend on this being right.
+TRUSTED_PROXIES = 0
 # Benchmarks: report the SQL statements each request ran in an X-Query-Count header (patient_online/instrumentation.py).
 QUERY_COUNT_HEADER = False

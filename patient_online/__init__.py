@@ -20,6 +20,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(settings.PROJECT_ROOT / "instance"),
     )
     settings.load(app.config, overrides)
+    proxies = int(app.config.get("TRUSTED_PROXIES", 0))
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.jinja_options = {
         **app.jinja_options,
         "undefined": ChainableUndefined,

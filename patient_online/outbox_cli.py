@@ -34,7 +34,7 @@ def _default_worker_id() -> str:
 @click.option("--lease", type=float, default=60.0, show_default=True, help="Seconds a claimed message stays ours.")
 def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float) -> None:
     """Deliver due messages with retries and backoff; stops cleanly on SIGTERM or Ctrl-C."""
-    from .services import outbox, prescriptions  # noqa: F401  (prescriptions registers its handler)
+    from .services import appointments, outbox, prescriptions  # noqa: F401  (they register their handlers)
 
     worker = worker_id or _default_worker_id()
     stop = threading.Event()

@@ -133,6 +133,12 @@ class CancellationRefused(DomainError):
     message = "You cannot cancel this appointment online. Contact your GP practice."
 
 
+class CancellationQueued(DomainError):
+    """The clinical system could not take the cancellation now; it is kept and sent when the link returns."""
+
+    message = "Your cancellation will be sent to your GP practice as soon as its system is back."
+
+
 class BookingFailed(DomainError):
     """The clinical system could not take the booking; nothing was booked (or a retry will find it)."""
 

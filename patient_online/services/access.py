@@ -18,6 +18,7 @@ from patient_online.domain.access import (
 )
 from patient_online.domain.errors import NotAllowed, ServiceOff
 from patient_online.domain.patients import AccessFlag, PatientRef
+from patient_online.domain.proxy import LinkFacts, ProxyBasis, ProxyStatus, proxy_review_due
 from patient_online.domain.record import RecordLevel
 from patient_online.models import AccountLink, Patient, Practice, ProxyLink, User, Verification
 
@@ -175,9 +176,26 @@ def acting_for(session: Session, user: User, patient_id: int | None) -> Acting |
                 return _own(session, user, link)
         for proxy in active_proxy_links(session, user):
             if proxy.patient_id == patient_id:
+                if held_for_age_review(proxy):
+                    raise NotAllowed("Access for this person is paused until their GP practice reviews it.")
                 return Acting(user, proxy.patient, proxy.patient.practice, proxy_access(session, proxy), proxy)
         raise NotAllowed("You cannot act for this person.")
     return _own(session, user, links[0]) if links else None
+
+
+def held_for_age_review(link: ProxyLink, on: dt.date | None = None) -> bool:
+    """Rule 18 at request time too: a parental link past the review age (or 16) gives nothing, even before
+    the daily `proxies review` run has suspended it formally."""
+    facts = LinkFacts(
+        basis=ProxyBasis(link.basis),
+        status=ProxyStatus(link.status),
+        competence_assessed=link.competence_assessed,
+        child_consent=link.child_consent,
+    )
+    decision = proxy_review_due(
+        facts, link.patient.date_of_birth, on or today(), link.patient.practice.proxy_review_age
+    )
+    return decision.suspend is not None
 
 
 def _own(session: Session, user: User, link: AccountLink) -> Acting:

@@ -36,6 +36,8 @@ DESCRIPTIONS = {
     "record.downloaded": "Downloaded the GP record",
     "appointment.booked": "Booked an appointment",
     "appointment.cancelled": "Cancelled an appointment",
+    "appointment.cancel_queued": "Asked to cancel an appointment (sent when the practice system is back)",
+    "appointment.cancel_failed": "A cancellation could not be sent to the practice",
     "appointment.rescheduled": "Rescheduled an appointment",
     "appointment.reschedule_incomplete": "Moved an appointment, but the old one could not be cancelled",
     "appointments.viewed": "Viewed appointments",

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from patient_online.domain.appointments import (
     AppointmentStatus,
     BookingFailed,
     BookingLimitReached,
+    CancellationQueued,
     CancellationRefused,
     Clinician,
     DeliveryMode,
@@ -39,11 +40,12 @@ from patient_online.domain.appointments import (
     split_upcoming,
 )
 from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, SlotUnavailable
+from patient_online.domain.patients import PatientRef
 from patient_online.domain.ports import ClinicalSystem
 from patient_online.extensions import WRITE_TRANSACTION
-from patient_online.models import AuditEvent, Patient, Practice, User
+from patient_online.models import AuditEvent, OutboxMessage, Patient, Practice, User
 
-from . import audit, notify
+from . import audit, notify, outbox
 from .access import Acting
 from .clinical import system_for
 
@@ -536,9 +538,11 @@ def cancel_appointment(
     try:
         cancelled = system.cancel(acting.ref, appointment.id, reason or "Cancelled online")
     except ClinicalSystemUnavailable:
-        raise BookingFailed(
-            f"We could not cancel your appointment because {practice.name}'s appointment system is not responding. "
-            f"Your appointment is still booked. Try again in a few minutes, or {_call(practice)}."
+        _queue_cancellation(session, acting, appointment, reason)
+        raise CancellationQueued(
+            f"{practice.name}'s appointment system is not responding, so we have kept your cancellation and will "
+            "send it as soon as the system is back. We will email you when it is done. If your appointment is "
+            f"in the next few hours, {_call(practice)}."
         ) from None
     _writing(session)
     _record(session, acting, "appointment.cancelled", **_slot_detail(cancelled), gave_reason=bool(reason))
@@ -551,6 +555,103 @@ def cancel_appointment(
     )
     session.commit()
     return cancelled
+
+
+CANCEL_KIND = "appointment.cancel"
+
+
+def _queue_cancellation(session: Session, acting: Acting, appointment: Appointment, reason: str) -> None:
+    """Keep the cancellation in the durable outbox; the worker sends it exactly once when the link returns."""
+    _writing(session)
+    key = f"cancel:{acting.practice.ods_code}:{appointment.id}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is None:
+        outbox.enqueue(
+            session,
+            acting.practice.id,
+            CANCEL_KIND,
+            {
+                "patient_id": acting.patient.id,
+                "appointment_id": appointment.id,
+                "reason": reason,
+                "email": acting.user.email,
+                "when": describe(appointment, acting.practice),
+            },
+            key,
+        )
+        _record(session, acting, "appointment.cancel_queued", **_slot_detail(appointment))
+        _email(
+            session,
+            acting,
+            "appointment_cancel_queued",
+            "We will cancel your GP appointment",
+            [
+                f"We will cancel your appointment{_whose(acting)} ({describe(appointment, acting.practice)}) as soon "
+                "as your practice's system is back, and email you when it is done."
+            ],
+        )
+    session.commit()
+
+
+def _prepare_cancel(session: Session, message: OutboxMessage) -> Callable[[], dict[str, Any]]:
+    patient = session.get(Patient, message.payload["patient_id"])
+    if patient is None:
+        raise NotFound("The patient has gone.")
+    system = system_for(patient.practice)
+    ref = PatientRef(patient.practice.ods_code, patient.nhs_number, patient.clinical_id)
+    appointment_id, reason = str(message.payload["appointment_id"]), str(message.payload.get("reason") or "")
+
+    def call() -> dict[str, Any]:
+        cancelled = system.cancel(ref, appointment_id, reason or "Cancelled online")
+        return {"status": cancelled.status.value}
+
+    return call
+
+
+def _cancel_delivered(session: Session, message: OutboxMessage) -> None:
+    payload = message.payload
+    patient = session.get_one(Patient, payload["patient_id"])
+    audit.record(
+        session,
+        "appointment.cancelled",
+        actor_role="system",
+        patient_id=patient.id,
+        practice_id=patient.practice_id,
+        appointment_id=payload["appointment_id"],
+        via="outbox",
+    )
+    notify.send_email(
+        session,
+        str(payload["email"]),
+        "appointment_cancelled",
+        "Your GP appointment is cancelled",
+        f"Your appointment ({payload.get('when', '')}) is now cancelled.",
+    )
+
+
+def _cancel_failed(session: Session, message: OutboxMessage) -> None:
+    payload = message.payload
+    patient = session.get_one(Patient, payload["patient_id"])
+    audit.record(
+        session,
+        "appointment.cancel_failed",
+        actor_role="system",
+        patient_id=patient.id,
+        practice_id=patient.practice_id,
+        appointment_id=payload["appointment_id"],
+    )
+    notify.send_email(
+        session,
+        str(payload["email"]),
+        "appointment_cancel_failed",
+        "We could not cancel your GP appointment",
+        f"We could not cancel your appointment ({payload.get('when', '')}). It may still be booked: "
+        f"contact {patient.practice.name} on {patient.practice.phone}.",
+    )
+
+
+outbox.register(
+    CANCEL_KIND, outbox.Handler(prepare=_prepare_cancel, delivered=_cancel_delivered, failed=_cancel_failed)
+)
 
 
 # Rescheduling ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from patient_online.domain.appointments import (
     AppointmentStatus,
     BookingFailed,
     BookingLimitReached,
+    CancellationQueued,
     CancellationRefused,
     Clinician,
     DeliveryMode,
@@ -330,13 +331,28 @@ def test_cancel_someone_elses_appointment_is_not_found(app_ctx: Any, session: An
         service.cancel_appointment(session, current, appointment.id)
 
 
-def test_cancel_when_the_system_is_down_keeps_the_appointment(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_cancel_when_the_system_is_down_is_queued_and_sent_exactly_once(app_ctx: Any, session: Any, fake: Any) -> None:
+    from patient_online.models import OutboxMessage
+    from patient_online.services import outbox
+
     current = acting_as(session, PATIENT)
     appointment = service.book_appointment(session, current, "later", "Reason", "k", None)
-    fake.fail_next["cancel"] = ClinicalSystemUnavailable()
-    with pytest.raises(BookingFailed, match="still booked"):
-        service.cancel_appointment(session, current, appointment.id)
+    for _ in range(2):  # a double submit while the link is down queues one cancellation
+        fake.fail_next["cancel"] = ClinicalSystemUnavailable()
+        with pytest.raises(CancellationQueued, match="will send it as soon as the system is back"):
+            service.cancel_appointment(session, current, appointment.id)
     assert events(session, "appointment.cancelled") == []
+    [queued] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == service.CANCEL_KIND)).all()
+    assert notifications(session, PATIENT)[-1].template == "appointment_cancel_queued"
+    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.DELIVERED) == 1
+    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.DELIVERED) == 0
+    session.refresh(queued)
+    assert queued.status == "delivered"
+    assert fake.calls.count("cancel") == 3  # two refused while down, one delivered
+    [event] = events(session, "appointment.cancelled")
+    assert event.detail["via"] == "outbox"
+    assert notifications(session, PATIENT)[-1].template == "appointment_cancelled"
+    assert fake.list_appointments(current.ref, NOW)[0].status == AppointmentStatus.CANCELLED
 
 
 # Rescheduling ---------------------------------------------------------------------------------------------

@@ -136,3 +136,18 @@ def test_demo_seed_is_repeatable(app_ctx: Any, session: Any) -> None:
     roles = {a["role"] for a in accounts}
     assert roles == {"patient", "receptionist", "practice_manager", "system_admin"}
     assert any(a.get("acts_for") for a in accounts)
+
+
+def test_client_address_comes_from_the_trusted_proxy_only(seeded_engine: Any, connection: Any) -> None:
+    from tests.helpers import FormClient
+
+    settings = {"SECRET_KEY": "test-only-not-secret", "DATABASE_ENGINE": seeded_engine}
+    behind = FormClient(create_app({**settings, "TRUSTED_PROXIES": 1}).test_client())
+    for _ in range(10):
+        behind.submit("/login", {"email": "x@example.com", "password": "wrong-password"},
+                      headers={"X-Forwarded-For": "203.0.113.7"})
+    blocked = behind.submit("/login", {"email": "y@example.com", "password": "wrong"},
+                            headers={"X-Forwarded-For": "203.0.113.7"})
+    other = behind.submit("/login", {"email": "y@example.com", "password": "wrong"},
+                          headers={"X-Forwarded-For": "203.0.113.8"})
+    assert blocked.status_code == 429 and other.status_code == 200

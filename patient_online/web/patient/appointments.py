@@ -17,6 +17,7 @@ from patient_online.domain.appointments import (
     REASON_MAX_LENGTH,
     BookingFailed,
     BookingLimitReached,
+    CancellationQueued,
     CancellationRefused,
     DeliveryMode,
     ReasonTooLong,
@@ -260,6 +261,9 @@ def cancel_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, i
             error, status = exc.message, 409
         except BookingFailed as exc:
             error, status = exc.message, 503
+        except CancellationQueued as exc:
+            flash(exc.message, "info")
+            return redirect(url_for(".appointments"))
         else:
             flash(f"Your appointment on {uk_datetime(cancelled.slot.start)} has been cancelled.", "success")
             return redirect(url_for(".appointments"))

@@ -1,0 +1,81 @@
+"""A practice switched to GP Connect (the local provider simulator) is used by a patient in the browser:
+reception issues a linkage letter for a patient found in the provider, the patient links, books an
+appointment from the provider's slots and reads their record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patient_online.adapters.gpconnect.simulator import ALICE, PROVIDER_ASID, PROVIDER_ODS, start_simulator
+from tests.system.servers import flask, gateway_env, gunicorn, prepare_database
+
+from .conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def gpconnect_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    folder: Path = tmp_path_factory.mktemp("gpc")
+    env = gateway_env(f"sqlite:///{folder / 'gpc.sqlite3'}")
+    prepare_database(env)
+    simulator_url, simulator = start_simulator()
+    try:
+        flask(env, "practice", "set-adapter", "Y02002", "gpconnect", "--option", f"base_url={simulator_url}",
+              "--option", f"provider_asid={PROVIDER_ASID}", "--option", "consumer_asid=200000000359",
+              "--option", f"provider_ods={PROVIDER_ODS}")
+        with gunicorn(env, workers=1, threads=8) as base:
+            yield base, simulator
+    finally:
+        simulator.stop()
+
+
+def test_patient_uses_a_gp_connect_practice(browser: Any, gpconnect_gateway: tuple[str, Any]) -> None:
+    base, simulator = gpconnect_gateway
+    manager = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(manager, "manager.y02002@example.com")
+    manager.goto("/manage/rules")  # the types offered come from the new clinical system's appointment book
+    manager.check("input[value='General GP Appointment']")
+    manager.check("input[value='Nurse Appointment']")
+    manager.locator("button:has-text('Save')").first.click()
+    assert "There is a problem" not in manager.inner_text("main")
+
+    staff = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(staff, "reception.y02002@example.com")
+    staff.goto(f"/reception/patients?q={ALICE}")
+    staff.click("table a")
+    staff.click("button:has-text('Issue a linkage letter')")
+    letter = staff.inner_text("main")
+    account_id = re.search(r"Account ID\s+(\S+)", letter).group(1)
+    key = staff.inner_text(".app-secret")
+
+    patient = browser.new_context(base_url=base, viewport={"width": 390, "height": 844}).new_page()
+    sign_in(patient, "newpatient.y02002@example.com")
+    patient.goto("/link")
+    patient.fill("input[name=letter-ods_code]", "Y02002")
+    patient.fill("input[name=letter-account_id]", account_id)
+    patient.fill("input[name=letter-linkage_key]", key)
+    patient.click("button:has-text('Link with my letter')")
+    screenshot(patient, "gpconnect-after-link")
+    assert "Hello" in patient.inner_text("h1"), patient.inner_text("main")[:600] + f" {account_id} {key}"
+
+    before = simulator.state.snapshot()["appointments"]
+    patient.goto("/appointments/slots")
+    screenshot(patient, "gpconnect-slots-phone")
+    patient.locator("a[href^='/appointments/slots/']").first.click()
+    patient.fill("textarea[name=reason]", "Follow-up on my blood pressure")
+    patient.click("button:has-text('Book')")
+    assert "booked" in patient.inner_text("h1").lower()
+    screenshot(patient, "gpconnect-booked-phone")
+    assert simulator.state.snapshot()["appointments"] == before + 1, "the booking reached the GP Connect provider"
+
+    patient.goto("/record")
+    assert "record" in patient.inner_text("h1").lower()
+    patient.goto("/record/allergies")
+    screenshot(patient, "gpconnect-record-allergies-phone")
+    assert patient.locator("main").inner_text()
