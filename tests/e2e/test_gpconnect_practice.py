@@ -26,9 +26,21 @@ def gpconnect_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     prepare_database(env)
     simulator_url, simulator = start_simulator()
     try:
-        flask(env, "practice", "set-adapter", "Y02002", "gpconnect", "--option", f"base_url={simulator_url}",
-              "--option", f"provider_asid={PROVIDER_ASID}", "--option", "consumer_asid=200000000359",
-              "--option", f"provider_ods={PROVIDER_ODS}")
+        flask(
+            env,
+            "practice",
+            "set-adapter",
+            "Y02002",
+            "gpconnect",
+            "--option",
+            f"base_url={simulator_url}",
+            "--option",
+            f"provider_asid={PROVIDER_ASID}",
+            "--option",
+            "consumer_asid=200000000359",
+            "--option",
+            f"provider_ods={PROVIDER_ODS}",
+        )
         with gunicorn(env, workers=1, threads=8) as base:
             yield base, simulator
     finally:

@@ -144,10 +144,15 @@ def test_client_address_comes_from_the_trusted_proxy_only(seeded_engine: Any, co
     settings = {"SECRET_KEY": "test-only-not-secret", "DATABASE_ENGINE": seeded_engine}
     behind = FormClient(create_app({**settings, "TRUSTED_PROXIES": 1}).test_client())
     for _ in range(10):
-        behind.submit("/login", {"email": "x@example.com", "password": "wrong-password"},
-                      headers={"X-Forwarded-For": "203.0.113.7"})
-    blocked = behind.submit("/login", {"email": "y@example.com", "password": "wrong"},
-                            headers={"X-Forwarded-For": "203.0.113.7"})
-    other = behind.submit("/login", {"email": "y@example.com", "password": "wrong"},
-                          headers={"X-Forwarded-For": "203.0.113.8"})
+        behind.submit(
+            "/login",
+            {"email": "x@example.com", "password": "wrong-password"},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        )
+    blocked = behind.submit(
+        "/login", {"email": "y@example.com", "password": "wrong"}, headers={"X-Forwarded-For": "203.0.113.7"}
+    )
+    other = behind.submit(
+        "/login", {"email": "y@example.com", "password": "wrong"}, headers={"X-Forwarded-For": "203.0.113.8"}
+    )
     assert blocked.status_code == 429 and other.status_code == 200
