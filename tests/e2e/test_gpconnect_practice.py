@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from patient_online.adapters.gpconnect.simulator import ALICE, PROVIDER_ASID, PROVIDER_ODS, start_simulator
-from tests.system.servers import flask, gateway_env, gunicorn, prepare_database
+from patient_online.adapters.gpconnect.simulator import ALICE, start_simulator
+from tests.system.servers import gateway_env, gunicorn, prepare_database, use_gpconnect
 
 from .conftest import screenshot, sign_in
 
@@ -26,21 +26,7 @@ def gpconnect_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     prepare_database(env)
     simulator_url, simulator = start_simulator()
     try:
-        flask(
-            env,
-            "practice",
-            "set-adapter",
-            "Y02002",
-            "gpconnect",
-            "--option",
-            f"base_url={simulator_url}",
-            "--option",
-            f"provider_asid={PROVIDER_ASID}",
-            "--option",
-            "consumer_asid=200000000359",
-            "--option",
-            f"provider_ods={PROVIDER_ODS}",
-        )
+        use_gpconnect(env, "Y02002", simulator_url)
         with gunicorn(env, workers=1, threads=8) as base:
             yield base, simulator
     finally:

@@ -60,6 +60,20 @@ def prepare_database(env: dict[str, str]) -> None:
     flask(env, "demo", "seed")
 
 
+def use_gpconnect(env: dict[str, str], ods: str, base_url: str, *extra: str) -> None:
+    """Point a practice at the GP Connect provider simulator, as an administrator would."""
+    from patient_online.adapters.gpconnect.simulator import PROVIDER_ASID, PROVIDER_ODS
+
+    options = [
+        f"base_url={base_url}",
+        f"provider_asid={PROVIDER_ASID}",
+        "consumer_asid=200000000359",
+        f"provider_ods={PROVIDER_ODS}",
+        *extra,
+    ]
+    flask(env, "practice", "set-adapter", ods, "gpconnect", *[a for o in options for a in ("--option", o)])
+
+
 @contextmanager
 def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 4, port: int | None = None) -> Iterator[str]:
     """Serve the app with gunicorn (threaded workers); yields the base URL; stops it afterwards."""

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from patient_online.adapters.gpconnect.simulator import PROVIDER_ASID, PROVIDER_ODS, start_simulator
+from patient_online.adapters.gpconnect.simulator import start_simulator
 
-from .servers import flask, gateway_env, gunicorn, prepare_database, signed_in_client
+from .servers import gateway_env, gunicorn, prepare_database, signed_in_client, use_gpconnect
 
 pytestmark = pytest.mark.slow
 
@@ -30,23 +30,7 @@ def test_a_slow_practice_does_not_slow_the_others(tmp_path: Path) -> None:
     prepare_database(env)
     simulator_url, simulator = start_simulator()
     try:
-        flask(
-            env,
-            "practice",
-            "set-adapter",
-            "Y02002",
-            "gpconnect",
-            "--option",
-            f"base_url={simulator_url}",
-            "--option",
-            f"provider_asid={PROVIDER_ASID}",
-            "--option",
-            "consumer_asid=200000000359",
-            "--option",
-            f"provider_ods={PROVIDER_ODS}",
-            "--option",
-            "read_timeout=8",
-        )
+        use_gpconnect(env, "Y02002", simulator_url, "read_timeout=8")
         with gunicorn(env, workers=2, threads=8) as base:
             fast = signed_in_client(base, "patient.y02001@example.com")
             slow = signed_in_client(base, "patient.y02002@example.com")
