@@ -28,8 +28,6 @@ def test_home_and_error_pages_look_like_an_nhs_service(page: Any) -> None:
 
 def test_patient_signs_in_with_authenticator_code(page: Any) -> None:
     sign_in(page, "patient.y02001@example.com")
-    page.wait_for_load_state()
-    screenshot(page, "debug-after-login")
     page.wait_for_url("**/home")
     assert "Riverside Medical Centre" in page.inner_text("body")
     screenshot(page, "patient-home")
