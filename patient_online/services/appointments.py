@@ -312,7 +312,10 @@ def find_slots(
     now: dt.datetime | None = None,
     replacing: str | None = None,
 ) -> SlotPage:
-    """Free slots the patient may book (rule 9) for one week, filtered; one search over the whole horizon.
+    """Free slots the patient may book (rule 9) for one week, filtered.
+
+    One search covers the week shown; only when nothing there fits is the rest of the horizon searched, for the
+    next available time. Searching the whole horizon every time made this the slowest patient page.
 
     With ``replacing`` (an appointment id) the page is for rescheduling that appointment.
     """
@@ -337,18 +340,20 @@ def find_slots(
         old = _changeable(upcoming, replacing, rules, practice, now)
     others = [a for a in upcoming if old is None or a.id != old.id]
     limit_message = "" if rules.may_book_more(len(others)) else _limit_message(rules, practice)
-    offered: list[Slot] = []
-    if rules.online_slot_types:
-        query = SlotQuery(start=earliest, end=latest, slot_types=rules.online_slot_types)
-        offered = [s for s in system.search_slots(query) if rules.may_offer(s, now)]
+    week_start = max(earliest, _day_start(start_day))
+    week_end = min(latest, _day_start(end_day + dt.timedelta(days=1)))
+    offered = _offered(system, rules, now, week_start, week_end)
 
     def in_range(slot: Slot) -> bool:
         return start_day <= _local_day(slot.start) <= end_day
 
     shown = [s for s in offered if in_range(s) and _matches(s, wanted)]
-    next_match = next((s for s in offered if _local_day(s.start) > end_day and _matches(s, wanted)), None)
+    later: list[Slot] = []
+    if not shown and week_end < latest:
+        later = _offered(system, rules, now, week_end, latest)
+    next_match = next((s for s in later if _local_day(s.start) > end_day and _matches(s, wanted)), None)
     by_type = Counter(s.slot_type for s in offered if in_range(s) and _matches(s, wanted, by_type=False))
-    clinicians = sorted({s.clinician for s in offered}, key=lambda c: (c.role != "GP", c.role, c.name))
+    clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))
     return SlotPage(
         practice=practice,
         wanted=wanted,
@@ -366,6 +371,20 @@ def find_slots(
         replacing=old,
         limit_message=limit_message,
     )
+
+
+def _offered(
+    system: ClinicalSystem, rules: AppointmentRules, now: dt.datetime, start: dt.datetime, end: dt.datetime
+) -> list[Slot]:
+    if not rules.online_slot_types or start >= end:
+        return []
+    query = SlotQuery(start=start, end=end, slot_types=rules.online_slot_types)
+    return [s for s in system.search_slots(query) if rules.may_offer(s, now)]
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of a London day, in UTC."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(dt.UTC)
 
 
 def _changeable(
