@@ -219,7 +219,7 @@ def confirm_email() -> Response | str:
 def reset_request() -> Response | str:
     form = forms.EmailForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(db.session, form.email.data or "", None)
+        accounts.request_password_reset(db.session, form.email.data or "")
         session["reset_email"] = accounts.normalise_email(form.email.data or "")
         return redirect(url_for("auth.reset_password"))
     return render_template("auth/reset_request.html", form=form)

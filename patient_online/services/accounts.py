@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pyotp
 from sqlalchemy import func, select, update
@@ -165,11 +164,6 @@ def needs_second_factor_setup(user: User) -> bool:
 
 
 # Sign in ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PasswordCheck:
-    user: User | None
-
-
 def check_credentials(session: Session, email: str, password: str) -> User | None:
     """The account when email and password match and it may sign in; audit either way."""
     user = find_by_email(session, email)
@@ -221,7 +215,7 @@ def sign_out(session: Session, user: User) -> None:
 
 
 # Password reset and changes -----------------------------------------------------------------------
-def request_password_reset(session: Session, email: str, link_for: object) -> None:
+def request_password_reset(session: Session, email: str) -> None:
     """Email a reset code when the account exists; say nothing either way."""
     user = find_by_email(session, email)
     if user is None:
