@@ -626,45 +626,47 @@ def _prepare_cancel(session: Session, message: OutboxMessage) -> Callable[[], di
     return call
 
 
-def _cancel_delivered(session: Session, message: OutboxMessage) -> None:
+def _cancel_outcome(
+    session: Session, message: OutboxMessage, action: str, template: str, subject: str, body: str, **detail: Any
+) -> None:
+    """Record what became of a queued cancellation and tell the patient, in the outbox's transaction."""
     payload = message.payload
     patient = session.get_one(Patient, payload["patient_id"])
     audit.record(
         session,
-        "appointment.cancelled",
+        action,
         actor_role="system",
         patient_id=patient.id,
         practice_id=patient.practice_id,
         appointment_id=payload["appointment_id"],
-        via="outbox",
+        **detail,
     )
-    notify.send_email(
+    notify.send_email(session, str(payload["email"]), template, subject, body)
+
+
+def _cancel_delivered(session: Session, message: OutboxMessage) -> None:
+    when = message.payload.get("when", "")
+    _cancel_outcome(
         session,
-        str(payload["email"]),
+        message,
+        "appointment.cancelled",
         "appointment_cancelled",
         "Your GP appointment is cancelled",
-        f"Your appointment ({payload.get('when', '')}) is now cancelled.",
+        f"Your appointment ({when}) is now cancelled.",
+        via="outbox",
     )
 
 
 def _cancel_failed(session: Session, message: OutboxMessage) -> None:
-    payload = message.payload
-    patient = session.get_one(Patient, payload["patient_id"])
-    audit.record(
+    practice = session.get_one(Patient, message.payload["patient_id"]).practice
+    _cancel_outcome(
         session,
+        message,
         "appointment.cancel_failed",
-        actor_role="system",
-        patient_id=patient.id,
-        practice_id=patient.practice_id,
-        appointment_id=payload["appointment_id"],
-    )
-    notify.send_email(
-        session,
-        str(payload["email"]),
         "appointment_cancel_failed",
         "We could not cancel your GP appointment",
-        f"We could not cancel your appointment ({payload.get('when', '')}). It may still be booked: "
-        f"contact {patient.practice.name} on {patient.practice.phone}.",
+        f"We could not cancel your appointment ({message.payload.get('when', '')}). It may still be booked: "
+        f"contact {practice.name} on {practice.phone}.",
     )
 
 

@@ -629,3 +629,19 @@ def test_reception_sees_the_practices_online_bookings(client: Any, sign_in: Any,
     client.post("/logout", data={"csrf_token": client.csrf_token("/reception/appointments")})
     sign_in("reception.y02002@example.com")
     assert "Booked online" not in client.get("/reception/appointments?days=14").get_data(as_text=True)
+
+
+def test_a_queued_cancellation_the_practice_refuses_is_reported(app_ctx: Any, session: Any, fake: Any) -> None:
+    from patient_online.services import outbox
+
+    current = acting_as(session, PATIENT)
+    appointment = service.book_appointment(session, current, "later", "Reason", "k2", None)
+    fake.fail_next["cancel"] = ClinicalSystemUnavailable()
+    with pytest.raises(CancellationQueued):
+        service.cancel_appointment(session, current, appointment.id)
+    fake.fail_next["cancel"] = NotFound()  # the practice's system refuses it outright
+    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.FAILED) == 1
+    [event] = events(session, "appointment.cancel_failed")
+    assert event.patient_id == current.patient.id
+    last = notifications(session, PATIENT)[-1]
+    assert last.template == "appointment_cancel_failed" and PHONE in last.body
