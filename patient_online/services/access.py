@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, exists, not_, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from patient_online.domain.access import (
     AccessInputs,
@@ -68,16 +68,41 @@ def practice_switches(practice: Practice) -> dict[Service, PracticeSwitch]:
     }
 
 
-def patient_access(session: Session, patient: Patient, on: dt.date | None = None) -> EffectiveAccess:
-    """The patient's own effective access, from the practice switches, reception's settings and flags."""
+@dataclass(frozen=True)
+class Checks:
+    """What the patient's identity verifications add up to (rule 3: remote vouching alone limits the record)."""
+
+    in_person: bool
+    any: bool
+    first_link: bool = False  # the account's link is the patient's first (automatic access dates from it)
+
+
+def patient_access(
+    session: Session,
+    patient: Patient,
+    on: dt.date | None = None,
+    *,
+    link: AccountLink | None = None,
+    checks: Checks | None = None,
+) -> EffectiveAccess:
+    """The patient's own effective access, from the practice switches, reception's settings and flags.
+
+    ``link`` and ``checks``, when the caller has them already (the patient gate loads them with the account's
+    links), save the two look-ups; ``link`` is used only when ``checks`` says it is the patient's first."""
     day = on or today()
     practice = patient.practice
-    link = session.scalar(select(AccountLink).where(AccountLink.patient_id == patient.id).order_by(AccountLink.id))
-    checks = list(
-        session.execute(select(Verification.method, Verification.remote).where(Verification.patient_id == patient.id))
-    )
-    in_person = any(not (method in REMOTE_METHODS and remote) for method, remote in checks)
-    remote_only = not in_person and (bool(checks) or bool(link and link.remote_vouching_only))
+    if link is None or not (checks and checks.first_link):
+        link = session.scalar(select(AccountLink).where(AccountLink.patient_id == patient.id).order_by(AccountLink.id))
+    if checks is None:
+        found = list(
+            session.execute(
+                select(Verification.method, Verification.remote).where(Verification.patient_id == patient.id)
+            )
+        )
+        checks = Checks(
+            in_person=any(not (method in REMOTE_METHODS and remote) for method, remote in found), any=bool(found)
+        )
+    remote_only = not checks.in_person and (checks.any or bool(link and link.remote_vouching_only))
     inputs = AccessInputs(
         today=day,
         practice_services=practice_switches(practice),
@@ -142,26 +167,69 @@ def proxy_access(session: Session, link: ProxyLink) -> EffectiveAccess:
 
 
 def own_links(session: Session, user: User) -> list[AccountLink]:
-    """The user's own links, with each patient, practice and practice switches loaded in the same query (every
-    patient page needs them, through the gate)."""
-    return list(
-        session.scalars(
-            select(AccountLink)
-            .where(AccountLink.user_id == user.id)
-            .order_by(AccountLink.id)
-            .options(joinedload(AccountLink.patient).joinedload(Patient.practice).joinedload(Practice.switches))
-        ).unique()
-    )
+    """The user's own links, with each patient, practice and practice switches loaded in the same query."""
+    return [link for link, _checks in _own_links_with_checks(session, user)]
+
+
+def _own_links_with_checks(session: Session, user: User) -> list[tuple[AccountLink, Checks]]:
+    """Every patient page needs these through the gate, so one statement brings them all: the links, each
+    patient, practice and practice switches, and what the patient's identity checks add up to."""
+    verified = Verification.patient_id == AccountLink.patient_id
+    in_person = exists().where(verified, not_(and_(Verification.method.in_(REMOTE_METHODS), Verification.remote)))
+    earlier = aliased(AccountLink)
+    first = ~exists().where(earlier.patient_id == AccountLink.patient_id, earlier.id < AccountLink.id)
+    rows = session.execute(
+        select(
+            AccountLink,
+            in_person.label("in_person"),
+            exists().where(verified).label("any_check"),
+            first.label("first_link"),
+        )
+        .where(AccountLink.user_id == user.id)
+        .order_by(AccountLink.id)
+        .options(joinedload(AccountLink.patient).joinedload(Patient.practice).joinedload(Practice.switches))
+    ).unique()
+    return [
+        (link, Checks(in_person=bool(person), any=bool(any_check), first_link=bool(is_first)))
+        for link, person, any_check, is_first in rows
+    ]
 
 
 def active_proxy_links(session: Session, user: User) -> list[ProxyLink]:
+    """The people the user acts for, each with their patient and practice (the header names them)."""
     return list(
         session.scalars(
             select(ProxyLink)
             .where(ProxyLink.proxy_user_id == user.id, ProxyLink.status == "active")
             .order_by(ProxyLink.id)
-        )
+            .options(joinedload(ProxyLink.patient).joinedload(Patient.practice).joinedload(Practice.switches))
+        ).unique()
     )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Everything the patient gate learns about a signed-in account, read once per request: whose services
+    the page is for, the account's own links (suspended ones too) and the people it may act for."""
+
+    acting: Acting | None
+    links: list[AccountLink]
+    proxies: list[ProxyLink]
+
+    @property
+    def switch_choices(self) -> list[tuple[int | None, str]]:
+        """Whose account the header can show: the person's own record first, then each person they act for."""
+        own: list[tuple[int | None, str]] = (
+            [(None, "Your own account")] if any(link.status == "active" for link in self.links) else []
+        )
+        return own + [(proxy.patient_id, proxy.patient.full_name) for proxy in self.proxies]
+
+
+def standing(session: Session, user: User, patient_id: int | None) -> Standing:
+    """The gate's one read (three statements with the user's own): see ``acting_for``."""
+    rows = _own_links_with_checks(session, user)
+    proxies = active_proxy_links(session, user)
+    return Standing(_choose(session, user, patient_id, rows, proxies), [link for link, _ in rows], proxies)
 
 
 def acting_for(session: Session, user: User, patient_id: int | None) -> Acting | None:
@@ -169,18 +237,28 @@ def acting_for(session: Session, user: User, patient_id: int | None) -> Acting |
 
     Raises NotAllowed when the chosen patient is neither the user's own linked record nor an active proxy link.
     """
-    links = [link for link in own_links(session, user) if link.status == "active"]
+    return standing(session, user, patient_id).acting
+
+
+def _choose(
+    session: Session,
+    user: User,
+    patient_id: int | None,
+    rows: list[tuple[AccountLink, Checks]],
+    proxies: list[ProxyLink],
+) -> Acting | None:
+    active = [(link, checks) for link, checks in rows if link.status == "active"]
     if patient_id is not None:
-        for link in links:
+        for link, checks in active:
             if link.patient_id == patient_id:
-                return _own(session, user, link)
-        for proxy in active_proxy_links(session, user):
+                return _own(session, user, link, checks)
+        for proxy in proxies:
             if proxy.patient_id == patient_id:
                 if held_for_age_review(proxy):
                     raise NotAllowed("Access for this person is paused until their GP practice reviews it.")
                 return Acting(user, proxy.patient, proxy.patient.practice, proxy_access(session, proxy), proxy)
         raise NotAllowed("You cannot act for this person.")
-    return _own(session, user, links[0]) if links else None
+    return _own(session, user, *active[0]) if active else None
 
 
 def held_for_age_review(link: ProxyLink, on: dt.date | None = None) -> bool:
@@ -198,5 +276,6 @@ def held_for_age_review(link: ProxyLink, on: dt.date | None = None) -> bool:
     return decision.suspend is not None
 
 
-def _own(session: Session, user: User, link: AccountLink) -> Acting:
-    return Acting(user, link.patient, link.patient.practice, patient_access(session, link.patient))
+def _own(session: Session, user: User, link: AccountLink, checks: Checks) -> Acting:
+    access = patient_access(session, link.patient, link=link, checks=checks)
+    return Acting(user, link.patient, link.patient.practice, access)

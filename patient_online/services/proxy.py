@@ -33,7 +33,7 @@ from patient_online.extensions import WRITE_TRANSACTION
 from patient_online.models import AccountLink, Patient, Practice, ProxyLink, User, Verification, utcnow
 
 from . import audit, notify
-from .access import Acting, acting_for, patient_access
+from .access import Acting, Standing, acting_for, active_proxy_links, own_links, patient_access
 from .access import today as london_today
 from .clinical import system_for
 from .linking import ensure_patient, practice_by_ods
@@ -219,15 +219,15 @@ class ProxyOverview:
 
 def proxy_overview(session: Session, user: User) -> ProxyOverview:
     """The /proxy page: whom I act for, what I asked for, and who acts (or asks to act) for me."""
-    own_links = _own_active_links(session, user)
-    own = own_links[0].patient if own_links else None
+    linked = _own_active_links(session, user)
+    own = linked[0].patient if linked else None
     mine = list(session.scalars(select(ProxyLink).where(ProxyLink.proxy_user_id == user.id).order_by(ProxyLink.id)))
     for_me: list[ProxyLink] = []
-    if own_links:
+    if linked:
         for_me = list(
             session.scalars(
                 select(ProxyLink)
-                .where(ProxyLink.patient_id.in_([link.patient_id for link in own_links]))
+                .where(ProxyLink.patient_id.in_([link.patient_id for link in linked]))
                 .order_by(ProxyLink.id.desc())
             )
         )
@@ -264,20 +264,7 @@ def switch_acting_for(session: Session, user: User, patient_id: int | None) -> A
 
 def switch_choices(session: Session, user: User) -> list[tuple[int | None, str]]:
     """Whose account the user can show: their own record first, then each person they act for."""
-    own = _own_active_links(session, user)
-    choices: list[tuple[int | None, str]] = [(None, "Your own account")] if own else []
-    choices += [(link.patient_id, link.patient.full_name) for link in _active_links_of(session, user)]
-    return choices
-
-
-def _active_links_of(session: Session, user: User) -> list[ProxyLink]:
-    return list(
-        session.scalars(
-            select(ProxyLink)
-            .where(ProxyLink.proxy_user_id == user.id, ProxyLink.status == ProxyStatus.ACTIVE.value)
-            .order_by(ProxyLink.id)
-        )
-    )
+    return Standing(None, own_links(session, user), active_proxy_links(session, user)).switch_choices
 
 
 def link_for(session: Session, user: User, link_id: int, as_patient: bool = False) -> ProxyLink:

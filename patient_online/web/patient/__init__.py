@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from patient_online.domain.errors import NotAllowed
 from patient_online.extensions import db
-from patient_online.services.access import Acting, acting_for
+from patient_online.services.access import Acting, standing
 
 bp = Blueprint("patient", __name__)
 
@@ -21,13 +21,14 @@ def _gate() -> Response | None:
         abort(403)
     g.user = current_user._get_current_object()
     try:
-        g.acting = acting_for(db.session, current_user, session.get("acting_for"))
+        g.standing = standing(db.session, current_user, session.get("acting_for"))
     except NotAllowed:
         # The proxy link ended or was suspended while in use: back to the person's own record, and say so.
         session.pop("acting_for", None)
         db.session.rollback()
         flash("You can no longer act for that person, so you are back in your own account.", "info")
         return redirect(url_for("patient.proxy"))
+    g.acting = g.standing.acting
     return None
 
 

@@ -6,7 +6,6 @@ from flask import g, render_template
 
 from patient_online.domain.access import Service
 from patient_online.extensions import db
-from patient_online.services.access import own_links
 from patient_online.services.linking import pending_request
 
 from . import bp
@@ -16,7 +15,7 @@ from . import bp
 def home() -> str:
     current = g.acting
     if current is None:
-        suspended = [link for link in own_links(db.session, g.user) if link.status == "suspended"]
+        suspended = [link for link in g.standing.links if link.status == "suspended"]
         return render_template(
             "patient/home_unlinked.html", request_=pending_request(db.session, g.user), suspended=suspended
         )

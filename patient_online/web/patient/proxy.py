@@ -105,7 +105,8 @@ def _acting_switch() -> dict[str, Any]:
     def choices() -> list[tuple[str, str]]:
         if not current_user.is_authenticated or current_user.kind != "patient":
             return []
-        found = service.switch_choices(db.session, current_user)
+        known = g.get("standing")  # the patient gate has read them already
+        found = known.switch_choices if known is not None else service.switch_choices(db.session, current_user)
         if len(found) < 2 and not any(pid is not None for pid, _ in found):
             return []
         return [("" if pid is None else str(pid), name) for pid, name in found]
