@@ -50,6 +50,9 @@ ADAPTER_READ_TIMEOUT = 5.0
 # A practice's link opens its circuit after this many failures in a row, and is probed again after the cool-down.
 ADAPTER_BREAKER_FAILURES = 5
 ADAPTER_BREAKER_COOL_DOWN = 30.0
+# The slots page may show a practice's free slots as they were this many seconds ago (per process; booking
+# always checks the slot again). 0 searches the clinical system for every page.
+SLOT_SEARCH_CACHE_SECONDS = 10.0
 
 LOG_LEVEL = "INFO"
 

@@ -48,6 +48,7 @@ from patient_online.models import AuditEvent, OutboxMessage, Patient, Practice, 
 from . import audit, notify, outbox
 from .access import Acting
 from .clinical import system_for
+from .slot_cache import slot_cache
 
 log = logging.getLogger("patient_online.appointments")
 
@@ -342,7 +343,7 @@ def find_slots(
     limit_message = "" if rules.may_book_more(len(others)) else _limit_message(rules, practice)
     week_start = max(earliest, _day_start(start_day))
     week_end = min(latest, _day_start(end_day + dt.timedelta(days=1)))
-    offered = _offered(system, rules, now, week_start, week_end)
+    offered = _offered(system, rules, now, week_start, week_end, practice.ods_code)
 
     def in_range(slot: Slot) -> bool:
         return start_day <= _local_day(slot.start) <= end_day
@@ -350,7 +351,7 @@ def find_slots(
     shown = [s for s in offered if in_range(s) and _matches(s, wanted)]
     later: list[Slot] = []
     if not shown and week_end < latest:
-        later = _offered(system, rules, now, week_end, latest)
+        later = _offered(system, rules, now, week_end, latest, practice.ods_code)
     next_match = next((s for s in later if _local_day(s.start) > end_day and _matches(s, wanted)), None)
     by_type = Counter(s.slot_type for s in offered if in_range(s) and _matches(s, wanted, by_type=False))
     clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))
@@ -374,12 +375,18 @@ def find_slots(
 
 
 def _offered(
-    system: ClinicalSystem, rules: AppointmentRules, now: dt.datetime, start: dt.datetime, end: dt.datetime
+    system: ClinicalSystem,
+    rules: AppointmentRules,
+    now: dt.datetime,
+    start: dt.datetime,
+    end: dt.datetime,
+    practice_ods: str,
 ) -> list[Slot]:
+    """What the slots page offers: a recent search of the practice's book may serve (see slot_cache)."""
     if not rules.online_slot_types or start >= end:
         return []
     query = SlotQuery(start=start, end=end, slot_types=rules.online_slot_types)
-    return [s for s in system.search_slots(query) if rules.may_offer(s, now)]
+    return [s for s in slot_cache().search(practice_ods, query, system.search_slots) if rules.may_offer(s, now)]
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -447,6 +454,7 @@ def book_appointment(
     try:
         slot = _offered_slot(system, rules, slot_id, at, now)
         appointment = system.book(acting.ref, slot.id, reason, key)
+        slot_cache().forget(practice.ods_code)
     except SlotUnavailable:  # taken, perhaps by our own first attempt a moment ago
         mine = _held(system, acting, slot_id, now)
         if mine is None:
@@ -556,6 +564,7 @@ def cancel_appointment(
         )
     try:
         cancelled = system.cancel(acting.ref, appointment.id, reason or "Cancelled online")
+        slot_cache().forget(practice.ods_code)
     except ClinicalSystemUnavailable:
         _queue_cancellation(session, acting, appointment, reason)
         raise CancellationQueued(
@@ -621,6 +630,7 @@ def _prepare_cancel(session: Session, message: OutboxMessage) -> Callable[[], di
 
     def call() -> dict[str, Any]:
         cancelled = system.cancel(ref, appointment_id, reason or "Cancelled online")
+        slot_cache().forget(ref.practice_ods)
         return {"status": cancelled.status.value}
 
     return call
@@ -718,6 +728,7 @@ def reschedule_appointment(
         try:
             slot = _offered_slot(system, rules, slot_id, at, now)
             new = system.book(acting.ref, slot.id, reason, key)
+            slot_cache().forget(practice.ods_code)
         except SlotUnavailable:
             mine = _held(system, acting, slot_id, now)
             if mine is None:
@@ -732,6 +743,7 @@ def reschedule_appointment(
         new = held
     try:
         system.cancel(acting.ref, old.id, "Rescheduled online")
+        slot_cache().forget(practice.ods_code)
     except Exception:  # whatever went wrong, the patient must be told they now hold both appointments
         log.warning("old appointment not cancelled after rescheduling", exc_info=True)
         _writing(session)

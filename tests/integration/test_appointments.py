@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from patient_online.adapters.demo.models import DemoAppointment, DemoSlot
 from patient_online.domain.appointments import (
@@ -645,3 +645,25 @@ def test_a_queued_cancellation_the_practice_refuses_is_reported(app_ctx: Any, se
     assert event.patient_id == current.patient.id
     last = notifications(session, PATIENT)[-1]
     assert last.template == "appointment_cancel_failed" and PHONE in last.body
+
+
+def test_slots_page_may_show_a_recent_search_but_booking_checks_again(client: Any, sign_in: Any, app: Any) -> None:
+    """The slots page remembers a practice's search for a few seconds; a time taken elsewhere in that while
+    (another node, the practice's own staff) is refused plainly, and a booking here refreshes the page."""
+    sign_in(PATIENT)
+    taken_page, _at = first_slot_link(client)
+    taken = unquote(taken_page.split("/")[3].split("?")[0])
+    with app.app_context():
+        db.session.execute(update(DemoSlot).where(DemoSlot.id == taken).values(status="booked"))
+        db.session.commit()
+    assert first_slot_link(client)[0] == taken_page  # from memory: still shown
+    refused = client.get(taken_page)
+    assert refused.status_code == 409 and "That time is no longer available" in refused.get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(update(DemoSlot).where(DemoSlot.id == taken).values(status="free"))
+        db.session.commit()
+    booked = book_through_pages(client)  # books the same first slot, through this process
+    html = client.get("/appointments/slots").get_data(as_text=True)
+    assert f"/appointments/slots/{taken}?" not in html
+    with app.app_context():
+        assert db.session.get(DemoAppointment, booked) is not None

@@ -6,9 +6,12 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -22,15 +25,20 @@ from patient_online.domain.appointments import (
     DeliveryMode,
     ReasonTooLong,
     Slot,
+    SlotDay,
     group_by_clinician,
 )
 from patient_online.domain.errors import NotFound, SlotUnavailable
 from patient_online.extensions import db
+from patient_online.memo import TimedMemo
 from patient_online.services import appointments as service
 from patient_online.web.filters import uk_datetime
 
 from . import acting, bp
 
+SLOT_PLACEHOLDER = "__slot__"
+# What the URL map leaves unquoted in a path part and in a query value, so the links read exactly the same.
+PATH_SAFE, QUERY_SAFE = "!$&'()*+,/:;=@", "!$'()*,/:;?@"
 TOO_LONG = f"Enter a reason of {REASON_MAX_LENGTH} characters or fewer"
 
 
@@ -89,6 +97,12 @@ def _week_label(start: dt.date, end: dt.date) -> str:
     return f"{start.day} {start:%B} to {end.day} {end:%B}"
 
 
+@bp.record_once
+def _remember_slot_days(state: BlueprintSetupState) -> None:
+    # A minute, up to 128 weeks (about 60 kB each): the key is the whole content, so this only bounds memory.
+    state.app.extensions["slot_days_memo"] = TimedMemo(60.0, 128)
+
+
 def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
     mode = form.how.data if form.how.data in {m.value for m in DeliveryMode} else None
     wanted = service.SlotFilter(
@@ -118,21 +132,36 @@ def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
             return url_for(".reschedule_appointment", appointment_id=replacing, **args)
         return url_for(".appointment_slots", **args)
 
-    def slot_link(slot: Slot) -> str:
-        at = slot.start.isoformat()
-        if replacing:
-            return url_for(".reschedule_to", appointment_id=replacing, slot_id=slot.id, at=at)
-        return url_for(".book_slot", slot_id=slot.id, at=at)
-
+    if replacing:
+        address = url_for(".reschedule_to", appointment_id=replacing, slot_id=SLOT_PLACEHOLDER)
+    else:
+        address = url_for(".book_slot", slot_id=SLOT_PLACEHOLDER)
     return render_template(
         "patient/appointments/slots.html",
         page=page,
         form=form,
         link=link,
-        slot_link=slot_link,
-        by_clinician=group_by_clinician,
+        slot_days=lambda: _slot_days(address, page.days),
         week_label=_week_label,
     )
+
+
+def _slot_days(address: str, days: list[SlotDay]) -> Markup:
+    """The week's days and times. A week can show well over a hundred times, which made this most of the
+    page's work; the same times at the same address render the same for everyone, so a recent rendering is
+    reused (remembered by its whole content, never by who asked)."""
+
+    def render() -> Markup:
+        def slot_link(slot: Slot) -> str:  # one address filled in: the URL map for every link was slow
+            at = urlencode({"at": slot.start.isoformat()}, safe=QUERY_SAFE)
+            return f"{address.replace(SLOT_PLACEHOLDER, quote(slot.id, safe=PATH_SAFE))}?{at}"
+
+        template = current_app.jinja_env.get_template("patient/appointments/_slot_days.html")
+        html = template.render(days=days, slot_link=slot_link, by_clinician=group_by_clinician)
+        return Markup(html)  # noqa: S704 (the app's environment autoescapes .html templates)
+
+    memo: TimedMemo[tuple[str, tuple[SlotDay, ...]], Markup] = current_app.extensions["slot_days_memo"]
+    return memo.get((address, tuple(days)), render)
 
 
 @bp.get("/appointments")

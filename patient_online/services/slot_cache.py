@@ -1,0 +1,61 @@
+"""A few seconds' memory of each practice's free slots, for the slots page only.
+
+On a Monday morning many patients of one practice look at the same week within seconds of each other, and
+each look would otherwise be a search of the clinical system (a GP Connect request, or a query of the demo
+system). The slots page may show what was free a few seconds ago: booking always checks the slot again in
+the clinical system, so a time that has just gone only means "That time is no longer available". Bookings
+and cancellations made through this process forget the practice's entries at once; other processes see
+them when their entries expire.
+
+The memory is per process, bounded, and holds no personal data: free slots are the same for every patient
+of the practice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app
+
+from patient_online.domain.appointments import Slot, SlotQuery
+from patient_online.memo import TimedMemo
+
+Search = Callable[[SlotQuery], list[Slot]]
+
+
+class SlotSearchCache:
+    """Search results by practice and query, kept for ``seconds`` (0: not kept at all)."""
+
+    def __init__(self, seconds: float, max_entries: int = 4096, clock: Callable[[], float] | None = None) -> None:
+        self._memo: TimedMemo[tuple[str, SlotQuery], list[Slot]] = TimedMemo(
+            seconds, max_entries, clock or time.monotonic
+        )
+
+    def search(self, practice_ods: str, query: SlotQuery, search: Search) -> list[Slot]:
+        """The slots ``search`` finds for the query, from memory when a recent search asked the same.
+
+        The query is widened to whole minutes, so that searches made moments apart (each from "now plus the
+        lead time" and perhaps to "now plus the horizon") share an entry; the caller filters out the few
+        slots outside its own window.
+        """
+        end = query.end.replace(second=0, microsecond=0)
+        if end < query.end:
+            end += dt.timedelta(minutes=1)
+        query = dataclasses.replace(query, start=query.start.replace(second=0, microsecond=0), end=end)
+        return self._memo.get((practice_ods, query), lambda: search(query))
+
+    def forget(self, practice_ods: str) -> None:
+        """The practice's appointment book changed here: search it afresh next time."""
+        self._memo.forget(lambda key: key[0] == practice_ods)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["slot_search_cache"] = SlotSearchCache(float(app.config["SLOT_SEARCH_CACHE_SECONDS"]))
+
+
+def slot_cache() -> SlotSearchCache:
+    cache: SlotSearchCache = current_app.extensions["slot_search_cache"]
+    return cache
