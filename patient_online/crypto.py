@@ -15,9 +15,10 @@ from flask import current_app
 
 _hasher = PasswordHasher()
 # Each argon2 hash takes 64 MiB while it runs. Without a bound, a gunicorn worker with 8 threads signing 8
-# people in at once (Monday morning) peaks above 600 MB; two at a time keeps a worker near 200 MB, and the
-# work is CPU-bound anyway, so sign-ins queue for the core rather than for memory.
-_hashing = threading.BoundedSemaphore(2)
+# people in at once (Monday morning) peaked above 600 MB, and at two at a time near 250 MB. One at a time
+# keeps a worker under 200 MB and costs no throughput: the work is CPU-bound and a worker has one core, so
+# sign-ins queue for the core either way.
+_hashing = threading.BoundedSemaphore(1)
 # A real hash to compare against when there is no account, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
 

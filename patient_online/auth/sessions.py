@@ -37,7 +37,11 @@ def init_app(app: Flask) -> None:
             end_session()
             flash("For your security, you were signed out. Sign in again to continue.", "info")
             return
-        session["seen_at"] = now
+        # Noted again once a twentieth of the idle limit has passed (a minute of twenty), not on every page:
+        # an unchanged session is not signed and sent again with every response. A session can so end up to
+        # that much sooner after the last page, never later.
+        if now - seen > idle / 20:
+            session["seen_at"] = now
 
 
 def start_session(user: User) -> None:
