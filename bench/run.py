@@ -15,7 +15,6 @@ X-Query-Count header (PATIENT_ONLINE_QUERY_COUNT_HEADER=true); peak memory is ea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -168,7 +167,7 @@ def run_scale(scale: Scale, args: argparse.Namespace) -> ScaleResult:
     )
     with gunicorn(env, args.workers, args.threads) as (base, master):
         pids = worker_pids(master)
-        result.rows = asyncio.run(_drive(scale, base, pids, args))
+        result.rows = load.run(_drive(scale, base, pids, args))
         result.load_average = os.getloadavg()[0]
     return result
 
@@ -355,7 +354,7 @@ def report(results: Sequence[ScaleResult], args: argparse.Namespace, started: dt
         f"Run on {started:%Y-%m-%d %H:%M} UTC, {machine()}; {versions()}.",
         f"Gunicorn (config/gunicorn.conf.py): {args.workers} gthread workers x {args.threads} threads, "
         f"max-requests off; Redis for rate limits; {args.clients} concurrent clients, each journey "
-        f"{args.seconds:.0f} s after {args.warm_up:.0f} s of warm-up; load generator: bench/load.py (asyncio + httpx) "
+        f"{args.seconds:.0f} s after {args.warm_up:.0f} s of warm-up; load generator: bench/load.py ({load.CLIENT}) "
         "on the same machine.",
         "",
     ]
