@@ -710,8 +710,17 @@ async def sign_in_all(users: Sequence[User], concurrency: int = 8) -> Stats:
     return stats
 
 
-async def run_journey(users: Sequence[User], journey: Journey, seconds: float, warm_up: float) -> Stats:
-    """Every user repeats the journey for ``warm_up`` seconds (not recorded), then ``seconds`` (recorded)."""
+async def run_journey(
+    users: Sequence[User],
+    journey: Journey,
+    seconds: float,
+    warm_up: float,
+    window: Callable[[bool], None] | None = None,
+) -> Stats:
+    """Every user repeats the journey for ``warm_up`` seconds (not recorded), then ``seconds`` (recorded).
+
+    ``window`` is told when the recorded window opens (True) and closes (False), to read the server's CPU.
+    """
     stats = Stats(open=False)
     stop = asyncio.Event()
 
@@ -732,6 +741,8 @@ async def run_journey(users: Sequence[User], journey: Journey, seconds: float, w
 
     tasks = [asyncio.create_task(loop(u)) for u in users]
     await asyncio.sleep(warm_up)
+    if window:
+        window(True)
     stats.open = True
     started = time.perf_counter()
     cpu = time.process_time()
@@ -739,6 +750,8 @@ async def run_journey(users: Sequence[User], journey: Journey, seconds: float, w
     stats.open = False
     stats.seconds = time.perf_counter() - started
     stats.client_cpu = time.process_time() - cpu
+    if window:
+        window(False)
     stop.set()
     await asyncio.gather(*tasks)
     return stats

@@ -51,6 +51,7 @@ class Row:
     name: str
     stats: load.Stats
     peak_mb: float
+    cpu: ServerCpu | None = None
 
 
 @dataclass
@@ -122,6 +123,56 @@ def worker_pids(master: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+@dataclass
+class ServerCpu:
+    """CPU seconds the gateway's workers and PostgreSQL's processes spent during a journey's window."""
+
+    workers: float = 0.0
+    database: float = 0.0
+
+    def per_request(self, stats: load.Stats) -> str:
+        if not stats.requests:
+            return "-"
+        return f"{self.workers / stats.requests * 1000:.1f} + {self.database / stats.requests * 1000:.1f}"
+
+
+def cpu_seconds(pids: Sequence[int]) -> ServerCpu:
+    """CPU time so far of the workers, and of every PostgreSQL process on the machine (its backends serve them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = ServerCpu()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if int(entry.name) in pids:
+            found.workers += seconds
+        elif name.startswith("postgres"):
+            found.database += seconds
+    return found
+
+
+class CpuWindow:
+    """Reads the server's CPU when the load generator's recorded window opens and closes."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = pids
+        self.used = ServerCpu()
+        self._start = ServerCpu()
+
+    def __call__(self, opening: bool) -> None:
+        now = cpu_seconds(self.pids)
+        if opening:
+            self._start = now
+        else:
+            self.used = ServerCpu(now.workers - self._start.workers, now.database - self._start.database)
+
+
 def reset_peaks(pids: Sequence[int]) -> None:
     """Start each worker's peak resident memory (VmHWM) again from its current size (Linux clear_refs 5)."""
     for pid in pids:
@@ -186,8 +237,9 @@ async def _drive(scale: Scale, base: str, pids: list[int], args: argparse.Namesp
         for key in args.journeys:
             name, journey = load.JOURNEYS[key]
             reset_peaks(pids)
-            stats = await load.run_journey(users, journey, args.seconds, args.warm_up)
-            rows.append(Row(scale.name, key, name, stats, peak_mb(pids)))
+            window = CpuWindow(pids)
+            stats = await load.run_journey(users, journey, args.seconds, args.warm_up, window)
+            rows.append(Row(scale.name, key, name, stats, peak_mb(pids), window.used))
             _print_row(rows[-1])
     finally:
         for user in users:
@@ -201,7 +253,8 @@ def _print_row(row: Row) -> None:
     error = f" (last: {s.last_error})" if s.last_error else ""
     print(
         f"  {row.name:32} {s.rps:7.1f} req/s  p50 {s.percentile(50):6.1f}  p95 {s.percentile(95):6.1f}  "
-        f"p99 {s.percentile(99):6.1f} ms  SQL {_queries(s)}  peak {row.peak_mb:5.0f} MB  "
+        f"p99 {s.percentile(99):6.1f} ms  SQL {_queries(s)}  CPU {row.cpu.per_request(s) if row.cpu else '-'} ms  "
+        f"peak {row.peak_mb:5.0f} MB  "
         f"errors {s.errors}{error}{extra}",
         flush=True,
     )
@@ -217,8 +270,9 @@ def _queries(stats: load.Stats) -> str:
 # Reporting ---------------------------------------------------------------------------------------------------
 def table(results: Sequence[ScaleResult]) -> str:
     lines = [
-        "| scale | journey | req/s | p50 ms | p95 ms | p99 ms | vs ceiling | SQL/request | peak MB/worker | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scale | journey | req/s | p50 ms | p95 ms | p99 ms | vs ceiling | SQL/request | CPU ms/request "
+        "(app + db) | peak MB/worker | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         ceiling = next((r.stats.rps for r in result.rows if r.key == "ceiling"), 0.0)
@@ -228,7 +282,8 @@ def table(results: Sequence[ScaleResult]) -> str:
             errors = str(s.errors) + (f" ({s.conflicts} conflicts)" if s.conflicts else "")
             lines.append(
                 f"| {row.scale} | {row.name} | {s.rps:.1f} | {s.percentile(50):.1f} | {s.percentile(95):.1f} | "
-                f"{s.percentile(99):.1f} | {ratio} | {_queries(s)} | {row.peak_mb:.0f} | {errors} |"
+                f"{s.percentile(99):.1f} | {ratio} | {_queries(s)} | {row.cpu.per_request(s) if row.cpu else '-'} | "
+                f"{row.peak_mb:.0f} | {errors} |"
             )
     return "\n".join(lines)
 

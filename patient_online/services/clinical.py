@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.extensions["clinical_systems"] = {}
     app.extensions["clinical_overrides"] = {}
     app.extensions["clinical_session_factory"] = db.new_session
+    app.extensions["clinical_read_session_factory"] = db.new_read_session
     app.extensions["clinical_breakers"] = breakers
     app.extensions["clinical_wrapper"] = lambda inner, ods: resilient(inner, ods, breakers)
 
@@ -70,6 +71,7 @@ def _build(practice: Practice) -> ClinicalSystem:
         options=options,
         services={
             "session_factory": current_app.extensions["clinical_session_factory"],
+            "read_session_factory": current_app.extensions["clinical_read_session_factory"],
             "connect_timeout": float(current_app.config["ADAPTER_CONNECT_TIMEOUT"]),
             "read_timeout": float(current_app.config["ADAPTER_READ_TIMEOUT"]),
         },

@@ -11,7 +11,7 @@ from .system import DemoClinicalSystem
 
 def _build(context: AdapterContext) -> DemoClinicalSystem:
     factory: Any = context.services["session_factory"]
-    return DemoClinicalSystem(context.practice_ods, factory)
+    return DemoClinicalSystem(context.practice_ods, factory, context.services.get("read_session_factory"))
 
 
 DEMO = register(AdapterType(name="demo", title="Demo clinical system", factory=_build, options=()))

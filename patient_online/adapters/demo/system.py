@@ -57,13 +57,17 @@ class DemoClinicalSystem:
 
     name = "demo"
 
-    def __init__(self, practice_ods: str, session_factory: SessionFactory) -> None:
+    def __init__(
+        self, practice_ods: str, session_factory: SessionFactory, read_session_factory: SessionFactory | None = None
+    ) -> None:
         self.practice_ods = practice_ods
         self._sessions = session_factory
+        # Reads that stand alone need no transaction of their own (autocommit on PostgreSQL: fewer round trips).
+        self._reads = read_session_factory or session_factory
 
     # Demographics -----------------------------------------------------------------------------
     def find_patient(self, nhs_number: str) -> Demographics | None:
-        with self._sessions() as s:
+        with self._reads() as s:
             row = s.scalar(
                 select(DemoPatient).where(
                     DemoPatient.practice_ods == self.practice_ods, DemoPatient.nhs_number == nhs_number
@@ -73,7 +77,7 @@ class DemoClinicalSystem:
 
     # Appointment book -------------------------------------------------------------------------
     def search_slots(self, query: SlotQuery) -> list[Slot]:
-        with self._sessions() as s:
+        with self._reads() as s:
             # Plain columns, not ORM entities: a search returns a whole horizon of slots (about 1,500 for a
             # practice), and building and tracking an entity per row cost more than the query itself.
             stmt = (
@@ -169,7 +173,7 @@ class DemoClinicalSystem:
             return self._appointment(s, row)
 
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
-        with self._sessions() as s:
+        with self._reads() as s:
             rows = s.execute(
                 select(DemoAppointment, DemoSlot, DemoClinician)
                 .join(DemoSlot, DemoAppointment.slot_id == DemoSlot.id)
@@ -185,7 +189,7 @@ class DemoClinicalSystem:
 
     # Repeat medication ------------------------------------------------------------------------
     def list_repeat_template(self, patient: PatientRef) -> list[RepeatItem]:
-        with self._sessions() as s:
+        with self._reads() as s:
             rows = s.scalars(
                 select(DemoMedication)
                 .where(DemoMedication.patient_id == patient.clinical_id, DemoMedication.stopped_on.is_(None))
@@ -239,7 +243,7 @@ class DemoClinicalSystem:
             return self._request(s, row)
 
     def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
-        with self._sessions() as s:
+        with self._reads() as s:
             rows = s.scalars(
                 select(DemoRepeatRequest)
                 .where(DemoRepeatRequest.patient_id == patient.clinical_id)
@@ -260,7 +264,7 @@ class DemoClinicalSystem:
 
     # Record -----------------------------------------------------------------------------------
     def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
-        with self._sessions() as s:
+        with self._reads() as s:
             self._patient_row(s, patient)
             rows = s.scalars(
                 select(DemoRecordEntry).where(
