@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -87,8 +87,13 @@ class AppointmentRules:
 
     def may_offer(self, slot: Slot, now: dt.datetime) -> bool:
         """Rule 9: only online-bookable types, inside the horizon and the lead time."""
+        return bool(self.offered([slot], now))
+
+    def offered(self, slots: Iterable[Slot], now: dt.datetime) -> list[Slot]:
+        """Rule 9 for a whole search at once: the slots that ``may_offer`` allows, in their order."""
         earliest, latest = self.window(now)
-        return slot.slot_type in self.online_slot_types and earliest <= slot.start <= latest
+        types = self.online_slot_types
+        return [s for s in slots if s.slot_type in types and earliest <= s.start <= latest]
 
     def may_cancel(self, appointment: Appointment, now: dt.datetime) -> bool:
         """Rule 10: cancelling is refused inside the cutoff."""

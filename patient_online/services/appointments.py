@@ -345,15 +345,13 @@ def find_slots(
     week_end = min(latest, _day_start(end_day + dt.timedelta(days=1)))
     offered = _offered(system, rules, now, week_start, week_end, practice.ods_code)
 
-    def in_range(slot: Slot) -> bool:
-        return start_day <= _local_day(slot.start) <= end_day
-
-    shown = [s for s in offered if in_range(s) and _matches(s, wanted)]
+    in_week = [s for s in offered if start_day <= _local_day(s.start) <= end_day]
+    shown = [s for s in in_week if _matches(s, wanted)]
     later: list[Slot] = []
     if not shown and week_end < latest:
         later = _offered(system, rules, now, week_end, latest, practice.ods_code)
     next_match = next((s for s in later if _local_day(s.start) > end_day and _matches(s, wanted)), None)
-    by_type = Counter(s.slot_type for s in offered if in_range(s) and _matches(s, wanted, by_type=False))
+    by_type = Counter(s.slot_type for s in in_week if _matches(s, wanted, by_type=False))
     clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))
     return SlotPage(
         practice=practice,
@@ -366,7 +364,7 @@ def find_slots(
         clinicians=clinicians,
         next_match=next_match,
         other_types=sorted((t, n) for t, n in by_type.items() if t != wanted.slot_type),
-        any_in_range=sum(1 for s in offered if in_range(s)),
+        any_in_range=len(in_week),
         upcoming_count=len(others),
         max_future=rules.max_future_appointments,
         replacing=old,
@@ -386,7 +384,7 @@ def _offered(
     if not rules.online_slot_types or start >= end:
         return []
     query = SlotQuery(start=start, end=end, slot_types=rules.online_slot_types)
-    return [s for s in slot_cache().search(practice_ods, query, system.search_slots) if rules.may_offer(s, now)]
+    return rules.offered(slot_cache().search(practice_ods, query, system.search_slots), now)
 
 
 def _day_start(day: dt.date) -> dt.datetime:

@@ -113,17 +113,7 @@ class DemoClinicalSystem:
                 clinician = clinicians.get(clinician_id)
                 if clinician is None:
                     clinician = clinicians[clinician_id] = Clinician(id=clinician_id, name=name, role=role)
-                found.append(
-                    Slot(
-                        id=slot_id,
-                        start=start,
-                        end=end,
-                        slot_type=slot_type,
-                        clinician=clinician,
-                        delivery_mode=DeliveryMode(mode),
-                        location=location,
-                    )
-                )
+                found.append(_slot_of(slot_id, start, end, slot_type, mode, location, clinician))
             return found
 
     def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
@@ -174,14 +164,47 @@ class DemoClinicalSystem:
 
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
         with self._reads() as s:
+            # Plain columns, as for slot searches: every patient page about appointments reads these.
             rows = s.execute(
-                select(DemoAppointment, DemoSlot, DemoClinician)
+                select(
+                    DemoAppointment.id,
+                    DemoAppointment.status,
+                    DemoAppointment.reason,
+                    DemoAppointment.version,
+                    DemoAppointment.booked_at,
+                    DemoAppointment.cancellation_reason,
+                    DemoSlot.id,
+                    DemoSlot.start,
+                    DemoSlot.end,
+                    DemoSlot.slot_type,
+                    DemoSlot.delivery_mode,
+                    DemoSlot.location,
+                    DemoClinician.id,
+                    DemoClinician.name,
+                    DemoClinician.role,
+                )
                 .join(DemoSlot, DemoAppointment.slot_id == DemoSlot.id)
                 .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
                 .where(DemoAppointment.patient_id == patient.clinical_id, DemoSlot.start >= since)
                 .order_by(DemoSlot.start)
             )
-            return [_appointment(a, _slot(sl, c)) for a, sl, c in rows]
+            found = []
+            for row in rows:
+                a_id, status, reason, version, booked_at, cancelled_why = row[:6]
+                slot_id, start, end, slot_type, mode, location, c_id, c_name, c_role = row[6:]
+                slot = _slot_of(slot_id, start, end, slot_type, mode, location, Clinician(c_id, c_name, c_role))
+                found.append(
+                    Appointment(
+                        id=a_id,
+                        slot=slot,
+                        status=AppointmentStatus(status),
+                        reason=reason,
+                        version=str(version),
+                        booked_at=booked_at,
+                        cancellation_reason=cancelled_why,
+                    )
+                )
+            return found
 
     def _appointment(self, s: Session, row: DemoAppointment) -> Appointment:
         slot = s.get_one(DemoSlot, row.slot_id)
@@ -298,14 +321,34 @@ def _demographics(row: DemoPatient) -> Demographics:
 
 
 def _slot(row: DemoSlot, clinician: DemoClinician) -> Slot:
+    return _slot_of(
+        row.id,
+        row.start,
+        row.end,
+        row.slot_type,
+        row.delivery_mode,
+        row.location,
+        Clinician(id=clinician.id, name=clinician.name, role=clinician.role),
+    )
+
+
+def _slot_of(
+    slot_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    slot_type: str,
+    mode: str,
+    location: str,
+    clinician: Clinician,
+) -> Slot:
     return Slot(
-        id=row.id,
-        start=row.start,
-        end=row.end,
-        slot_type=row.slot_type,
-        clinician=Clinician(id=clinician.id, name=clinician.name, role=clinician.role),
-        delivery_mode=DeliveryMode(row.delivery_mode),
-        location=row.location,
+        id=slot_id,
+        start=start,
+        end=end,
+        slot_type=slot_type,
+        clinician=clinician,
+        delivery_mode=DeliveryMode(mode),
+        location=location,
     )
 
 
