@@ -716,17 +716,29 @@ async def run_journey(
     seconds: float,
     warm_up: float,
     window: Callable[[bool], None] | None = None,
+    pace: float | None = None,
 ) -> Stats:
     """Every user repeats the journey for ``warm_up`` seconds (not recorded), then ``seconds`` (recorded).
 
-    ``window`` is told when the recorded window opens (True) and closes (False), to read the server's CPU.
+    Without ``pace`` each user starts again as soon as a journey ends (the most the server can take). With
+    ``pace`` (journeys a second, all users together) each user starts a journey every ``len(users) / pace``
+    seconds on a schedule of its own, and straight away when it has fallen behind: people who read a page
+    before the next, arriving at a steady rate. ``window`` is told when the recorded window opens (True) and
+    closes (False), to read the server's CPU.
     """
     stats = Stats(open=False)
     stop = asyncio.Event()
+    interval = len(users) / pace if pace else 0.0
 
     async def loop(user: User) -> None:
         user.stats = stats
+        due = time.perf_counter() + user.rng.uniform(0, interval)
         while not stop.is_set():
+            if interval:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due = max(due + interval, time.perf_counter())
+                if stop.is_set():
+                    break
             try:
                 await journey(user)
             except (JourneyError, ClientError, OSError) as exc:

@@ -42,6 +42,7 @@ START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 PATIENT_PAGES = ("home", "slots", "book", "template", "order", "record", "section")
 FAST_PAGES = ("slots", "template", "record", "section")  # target 5
+PACED = "@half"  # the key suffix of a page measured again at half the rate it was served at 32 busy clients
 
 
 @dataclass
@@ -241,6 +242,18 @@ async def _drive(scale: Scale, base: str, pids: list[int], args: argparse.Namesp
             stats = await load.run_journey(users, journey, args.seconds, args.warm_up, window)
             rows.append(Row(scale.name, key, name, stats, peak_mb(pids), window.used))
             _print_row(rows[-1])
+        # The same pages again with the clients pausing between them, at half the rate each page was served
+        # above: how long a page takes when the node is busy but not flat out (the latency people see).
+        for key in [k for k in FAST_PAGES if k in args.journeys]:
+            saturated = next(r for r in rows if r.key == key)
+            name, journey = load.JOURNEYS[key]
+            reset_peaks(pids)
+            window = CpuWindow(pids)
+            rate = saturated.stats.rps / 2
+            stats = await load.run_journey(users, journey, args.seconds, args.warm_up, window, pace=rate)
+            label = f"{name}, paced at {rate:.0f}/s"
+            rows.append(Row(scale.name, key + PACED, label, stats, peak_mb(pids), window.used))
+            _print_row(rows[-1])
     finally:
         for user in users:
             await user.close()
@@ -335,7 +348,16 @@ def targets(results: Sequence[ScaleResult]) -> list[tuple[str, bool | None, str]
             p95 = row.stats.percentile(95)
             met5 = met5 and p95 < 100
             figures.append(f"{s} {key} {p95:.0f} ms")
-    out.append(("5. p95 under 100 ms for slot search, repeat template, record pages", met5, "; ".join(figures)))
+    paced = [
+        f"{s} {key} {row.stats.percentile(95):.0f} ms"
+        for s in scales
+        for key in FAST_PAGES
+        if (row := _row(results, s, key + PACED)) is not None
+    ]
+    detail = "; ".join(figures)
+    if paced:
+        detail += "; at half those rates, clients pausing between pages: " + "; ".join(paced)
+    out.append(("5. p95 under 100 ms for slot search, repeat template, record pages", met5, detail))
 
     # 6. Slot search throughput at least 30% of the minimal endpoint's.
     figures = []
