@@ -89,7 +89,7 @@ class TemplateView:
 def repeat_template(session: Session, acting: Acting) -> TemplateView:
     """The patient's medication with what can be ordered online and, for the rest, why not (rule 12)."""
     acting.require(Service.PRESCRIPTIONS)
-    orders = _orders(session, acting.patient.id)
+    orders = _orders(session, acting.patient.id, outstanding_only=True)
     session.commit()  # no transaction open across the clinical-system calls
     system = clinical.system_for(acting.practice)
     items = system.list_repeat_template(acting.ref)
@@ -200,7 +200,7 @@ def _check_orderable(
     session: Session, acting: Acting, rules: PrescriptionRules, wanted: list[str], offered: Mapping[str, str]
 ) -> dict[str, str]:
     """Names of the wanted items after checking rule 12 again; falls back on ``offered`` when the link is down."""
-    orders = _orders(session, acting.patient.id)
+    orders = _orders(session, acting.patient.id, outstanding_only=True)
     session.commit()
     system = clinical.system_for(acting.practice)
     try:
@@ -483,14 +483,20 @@ def _tell(session: Session, order: PrescriptionOrder, subject: str, body: str) -
         notify.send_email(session, user.email, "prescription_status", subject, body)
 
 
-def _orders(session: Session, patient_id: int) -> list[PrescriptionOrder]:
-    return list(
-        session.scalars(
-            select(PrescriptionOrder)
-            .where(PrescriptionOrder.patient_id == patient_id)
-            .order_by(PrescriptionOrder.created_at.desc(), PrescriptionOrder.id.desc())
-        )
+OUTSTANDING = [status.value for status in RequestStatus if status.outstanding]
+
+
+def _orders(session: Session, patient_id: int, outstanding_only: bool = False) -> list[PrescriptionOrder]:
+    """The gateway's copies of the patient's orders, newest first; ``outstanding_only`` for the checks of rule
+    12, which need only those (the whole history grows with every order a patient ever made)."""
+    stmt = (
+        select(PrescriptionOrder)
+        .where(PrescriptionOrder.patient_id == patient_id)
+        .order_by(PrescriptionOrder.created_at.desc(), PrescriptionOrder.id.desc())
     )
+    if outstanding_only:
+        stmt = stmt.where(PrescriptionOrder.status.in_(OUTSTANDING))
+    return list(session.scalars(stmt))
 
 
 def _merge(orders: Iterable[PrescriptionOrder], clinical_requests: Iterable[RepeatRequest]) -> list[RepeatRequest]:
