@@ -133,7 +133,7 @@ def existing(scale: Scale) -> dict[str, str] | None:
             rows = conn.execute("SELECT key, value FROM bench_meta").fetchall()
     except psycopg.Error:
         return None
-    meta = dict(rows)
+    meta: dict[str, str] = dict(rows)
     if meta.get("complete") != "yes" or meta.get("schema") != SCHEMA_VERSION:
         return None
     if meta.get("today") != dt.datetime.now(LONDON).date().isoformat():
@@ -276,7 +276,7 @@ def generate(scale: Scale, fresh: bool = False, quiet: bool = False) -> dict[str
     with psycopg.connect(url) as conn:
         for table in SERIAL_TABLES:
             sequence = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"  # noqa: S608
-            conn.execute(sequence)  # type: ignore[call-overload]
+            conn.execute(sequence)
         conn.commit()
     with psycopg.connect(database_url(scale, "postgresql"), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
