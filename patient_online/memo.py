@@ -13,7 +13,12 @@ V = TypeVar("V")
 
 
 class TimedMemo(Generic[K, V]):
-    """Results by key for ``seconds`` (0 keeps nothing), the least recently used dropped beyond ``max_entries``."""
+    """Results by key for ``seconds`` (0 keeps nothing), at most ``max_entries`` of them.
+
+    Entries are kept in the order they were made, which is also the order they expire in, so each new entry
+    first drops those that have expired: the memory holds what was made in the last ``seconds`` and never
+    more than ``max_entries`` (the oldest go first).
+    """
 
     def __init__(self, seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
@@ -30,12 +35,13 @@ class TimedMemo(Generic[K, V]):
         with self._lock:
             found = self._entries.get(key)
             if found is not None and found[0] > now:
-                self._entries.move_to_end(key)
                 return found[1]
         value = make()  # outside the lock: one slow ``make`` must not hold up every other key
         with self._lock:
+            self._entries.pop(key, None)
+            while self._entries and next(iter(self._entries.values()))[0] <= now:
+                self._entries.popitem(last=False)
             self._entries[key] = (now + self.seconds, value)
-            self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return value

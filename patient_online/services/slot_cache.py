@@ -7,8 +7,9 @@ the clinical system, so a time that has just gone only means "That time is no lo
 and cancellations made through this process forget the practice's entries at once; other processes see
 them when their entries expire.
 
-The memory is per process, bounded, and holds no personal data: free slots are the same for every patient
-of the practice.
+The memory is per process and holds no personal data: free slots are the same for every patient of the
+practice. It is bounded: a week of slots takes about 100 kB, and at most 256 searches are kept (those of the
+last few seconds), so about 25 MB per worker at the very most; a search that finds no room is simply made.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ Search = Callable[[SlotQuery], list[Slot]]
 class SlotSearchCache:
     """Search results by practice and query, kept for ``seconds`` (0: not kept at all)."""
 
-    def __init__(self, seconds: float, max_entries: int = 4096, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, seconds: float, max_entries: int = 256, clock: Callable[[], float] | None = None) -> None:
         self._memo: TimedMemo[tuple[str, SlotQuery], list[Slot]] = TimedMemo(
             seconds, max_entries, clock or time.monotonic
         )

@@ -105,12 +105,21 @@ def test_a_failed_search_is_not_remembered() -> None:
     assert len(calls) == 2
 
 
-def test_the_memo_drops_the_least_recently_used_beyond_its_size() -> None:
+def test_the_memo_drops_the_oldest_beyond_its_size() -> None:
     memo: TimedMemo[str, int] = TimedMemo(60, max_entries=2, clock=Clock())
     memo.get("a", lambda: 1)
     memo.get("b", lambda: 2)
-    memo.get("a", lambda: 0)  # used again: "b" is now the oldest
     memo.get("c", lambda: 3)
     assert len(memo) == 2
-    assert memo.get("a", lambda: -1) == 1
-    assert memo.get("b", lambda: -2) == -2
+    assert memo.get("b", lambda: -2) == 2 and memo.get("c", lambda: -3) == 3
+    assert memo.get("a", lambda: -1) == -1  # made again
+
+
+def test_the_memo_holds_only_what_was_made_within_its_seconds() -> None:
+    clock = Clock()
+    memo: TimedMemo[str, int] = TimedMemo(10, max_entries=100, clock=clock)
+    for n in range(50):
+        memo.get(f"week {n}", lambda: 0)
+    clock.now += 11
+    memo.get("one more", lambda: 0)  # the expired ones are dropped as it is added
+    assert len(memo) == 1

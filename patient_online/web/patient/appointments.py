@@ -99,8 +99,8 @@ def _week_label(start: dt.date, end: dt.date) -> str:
 
 @bp.record_once
 def _remember_slot_days(state: BlueprintSetupState) -> None:
-    # A minute, up to 128 weeks (about 60 kB each): the key is the whole content, so this only bounds memory.
-    state.app.extensions["slot_days_memo"] = TimedMemo(60.0, 128)
+    # Half a minute, up to 64 weeks of about 60 kB: the key is the whole content, so this only bounds memory.
+    state.app.extensions["slot_days_memo"] = TimedMemo(30.0, 64)
 
 
 def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
