@@ -96,6 +96,7 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
         cursor.close()
+        dbapi_connection.rollback()  # leave no transaction open: an autocommit session may take this connection
     except Exception as exc:  # the pool makes a new connection and tries again
         raise DisconnectionError() from exc
 

@@ -72,3 +72,13 @@ def test_read_sessions_join_a_tests_connection_like_any_other(engine: Engine) ->
         read: Any = database.new_read_session()
         assert read.get_bind() is conn
         read.close()
+
+
+def test_a_pinged_connection_can_serve_a_read_without_a_transaction(engine: Engine) -> None:
+    database = Database()
+    database.factory.configure(bind=engine)
+    _backend_pid(engine)
+    _age_idle_connections(engine, 60)  # the next checkout pings it first
+    with database.new_read_session() as session:
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+        assert session.connection().connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
