@@ -343,13 +343,16 @@ def find_slots(
     limit_message = "" if rules.may_book_more(len(others)) else _limit_message(rules, practice)
     week_start = max(earliest, _day_start(start_day))
     week_end = min(latest, _day_start(end_day + dt.timedelta(days=1)))
-    offered = _offered(system, rules, now, week_start, week_end, practice.ods_code)
+    # The search may be a few seconds old (slot_cache), perhaps from before this patient's own latest booking
+    # made through another node: never offer them a time they already hold.
+    held = {a.slot.id for a in upcoming}
+    offered = [s for s in _offered(system, rules, now, week_start, week_end, practice.ods_code) if s.id not in held]
 
     in_week = [s for s in offered if start_day <= _local_day(s.start) <= end_day]
     shown = [s for s in in_week if _matches(s, wanted)]
     later: list[Slot] = []
     if not shown and week_end < latest:
-        later = _offered(system, rules, now, week_end, latest, practice.ods_code)
+        later = [s for s in _offered(system, rules, now, week_end, latest, practice.ods_code) if s.id not in held]
     next_match = next((s for s in later if _local_day(s.start) > end_day and _matches(s, wanted)), None)
     by_type = Counter(s.slot_type for s in in_week if _matches(s, wanted, by_type=False))
     clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))

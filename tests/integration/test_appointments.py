@@ -669,3 +669,12 @@ def test_slots_page_may_show_a_recent_search_but_booking_checks_again(client: An
     assert f"/appointments/slots/{taken}?" not in html
     with app.app_context():
         assert db.session.get(DemoAppointment, booked) is not None
+
+
+def test_a_search_from_before_the_patients_own_booking_never_offers_them_that_time(app_ctx: Any, session: Any) -> None:
+    """Another node may serve the slots page from a search made before this patient booked there."""
+    current = acting_as(session, PATIENT)
+    slot = free_slots(session, current)[0]  # the search is now remembered
+    clinical.system_for(current.practice).book(current.ref, slot.id, "Booked through another node", "k-other")
+    page = service.find_slots(session, current, service.SlotFilter())
+    assert slot.id not in {s.id for d in page.days for s in d.slots}
