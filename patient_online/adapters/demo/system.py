@@ -38,6 +38,20 @@ from .models import (
 
 SessionFactory = Callable[[], Session]
 
+# A slot and its clinician as plain columns, in the order _slot_of and Clinician take them (slot searches and
+# appointment lists read these for every row; ORM entities cost more than the queries).
+SLOT_COLUMNS = (
+    DemoSlot.id,
+    DemoSlot.start,
+    DemoSlot.end,
+    DemoSlot.slot_type,
+    DemoSlot.delivery_mode,
+    DemoSlot.location,
+    DemoClinician.id,
+    DemoClinician.name,
+    DemoClinician.role,
+)
+
 
 @contextmanager
 def _writing(factory: SessionFactory) -> Iterator[Session]:
@@ -81,17 +95,7 @@ class DemoClinicalSystem:
             # Plain columns, not ORM entities: a search returns a whole horizon of slots (about 1,500 for a
             # practice), and building and tracking an entity per row cost more than the query itself.
             stmt = (
-                select(
-                    DemoSlot.id,
-                    DemoSlot.start,
-                    DemoSlot.end,
-                    DemoSlot.slot_type,
-                    DemoSlot.delivery_mode,
-                    DemoSlot.location,
-                    DemoClinician.id,
-                    DemoClinician.name,
-                    DemoClinician.role,
-                )
+                select(*SLOT_COLUMNS)
                 .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
                 .where(
                     DemoSlot.practice_ods == self.practice_ods,
@@ -173,15 +177,7 @@ class DemoClinicalSystem:
                     DemoAppointment.version,
                     DemoAppointment.booked_at,
                     DemoAppointment.cancellation_reason,
-                    DemoSlot.id,
-                    DemoSlot.start,
-                    DemoSlot.end,
-                    DemoSlot.slot_type,
-                    DemoSlot.delivery_mode,
-                    DemoSlot.location,
-                    DemoClinician.id,
-                    DemoClinician.name,
-                    DemoClinician.role,
+                    *SLOT_COLUMNS,
                 )
                 .join(DemoSlot, DemoAppointment.slot_id == DemoSlot.id)
                 .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
