@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from flask import Flask, flash, session
+from flask import Flask, flash, g, session
 from flask_login import current_user, login_user, logout_user
 
 from patient_online.extensions import db, login_manager
 from patient_online.models import User
+from patient_online.services.access import signed_in_account
 
 
 def init_app(app: Flask) -> None:
@@ -19,8 +20,11 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader  # type: ignore[misc]
     def _load(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        if user is None or not user.active or session.get("epoch") != user.session_epoch:
+        account = signed_in_account(db.session, int(user_id))
+        if account is None:
+            return None
+        user, g.acts_for_others = account
+        if not user.active or session.get("epoch") != user.session_epoch:
             return None
         return user
 

@@ -236,10 +236,26 @@ class Standing:
         return own + [(proxy.patient_id, proxy.patient.full_name) for proxy in self.proxies]
 
 
-def standing(session: Session, user: User, patient_id: int | None) -> Standing:
-    """The gate's one read (three statements with the user's own): see ``acting_for``."""
+def signed_in_account(session: Session, user_id: int) -> tuple[User, bool] | None:
+    """The signed-in user, and whether they act for anyone (an active proxy link), in one statement: the
+    patient gate then reads the proxy links only for people who have some."""
+    row = session.execute(_account_statement(), {"user_id": user_id}).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+@cache
+def _account_statement() -> Select[tuple[User, bool]]:
+    acts = exists().where(ProxyLink.proxy_user_id == User.id, ProxyLink.status == "active")
+    return select(User, acts.label("acts_for_others")).where(User.id == bindparam("user_id"))
+
+
+def standing(session: Session, user: User, patient_id: int | None, acts_for_others: bool = True) -> Standing:
+    """The gate's one read (two or three statements with the user's own): see ``acting_for``.
+
+    ``acts_for_others`` False (read with the user by ``signed_in_account``) skips reading the proxy links.
+    """
     rows = _own_links_with_checks(session, user)
-    proxies = active_proxy_links(session, user)
+    proxies = active_proxy_links(session, user) if acts_for_others else []
     return Standing(_choose(session, user, patient_id, rows, proxies), [link for link, _ in rows], proxies)
 
 
