@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, render_template
+from markupsafe import Markup
 
 from patient_online.domain.nhs_number import formatted
 
@@ -38,12 +39,25 @@ def uk_datetime(value: dt.datetime | None) -> str:
     return f"{uk_date(value)} at {uk_time(value)}"
 
 
+def fixed_part(name: str) -> Markup:
+    """A part of every page that never changes (``templates/partials/fixed/``: the skip link, the footer),
+    rendered once per app instead of on every page; again each time while templates reload (development)."""
+    parts: dict[str, Markup] = current_app.extensions.setdefault("fixed_parts", {})
+    part = parts.get(name)
+    if part is None:
+        part = Markup(render_template(f"partials/fixed/{name}.html"))  # noqa: S704 (autoescaped when rendered)
+        if not current_app.jinja_env.auto_reload:
+            parts[name] = part
+    return part
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(uk_date)
     app.add_template_filter(uk_day)
     app.add_template_filter(uk_time)
     app.add_template_filter(uk_datetime)
     app.add_template_filter(formatted, "nhs_number")
+    app.add_template_global(fixed_part)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

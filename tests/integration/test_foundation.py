@@ -27,6 +27,18 @@ def test_home_page_is_nhs_styled_and_secure(client: Any) -> None:
     assert "Strict-Transport-Security" not in response.headers  # only in production
 
 
+def test_the_skip_link_and_footer_are_rendered_once_and_reused(client: Any, app: Any) -> None:
+    first = client.get("/").get_data(as_text=True)
+    parts = dict(app.extensions["fixed_parts"])
+    assert set(parts) == {"skip_link", "footer"}
+    later = client.get("/help").get_data(as_text=True)
+    assert app.extensions["fixed_parts"] == parts and all(
+        app.extensions["fixed_parts"][n] is p for n, p in parts.items()
+    )
+    for html in (first, later):
+        assert 'href="#maincontent"' in html and 'href="/accessibility"' in html and html.count("nhsuk-footer") > 1
+
+
 def test_session_cookie_flags(client: Any) -> None:
     response = client.get("/login")
     cookie = response.headers.get("Set-Cookie", "")
