@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from patient_online.domain.appointments import AppointmentStatus, SlotQuery
-from patient_online.domain.errors import SlotUnavailable
+from patient_online.domain.errors import PatientNotFound, SlotUnavailable
 from patient_online.domain.prescriptions import PrescriptionType, RequestStatus
 from patient_online.domain.record import Section
 
@@ -102,3 +103,9 @@ def test_get_record_returns_only_the_sections_asked(contract_system: Subject, se
     assert extract.entries
     assert {e.section for e in extract.entries} <= sections
     assert all(n.section is None or n.section in sections for n in extract.notices)
+
+
+def test_get_record_of_a_patient_the_system_does_not_hold_raises_patient_not_found(contract_system: Subject) -> None:
+    stranger = replace(contract_system.patient, nhs_number=contract_system.other_nhs_number_not_found)
+    with pytest.raises(PatientNotFound):
+        contract_system.system.get_record(stranger, frozenset(Section))

@@ -6,8 +6,10 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -284,14 +286,18 @@ class DemoClinicalSystem:
     # Record -----------------------------------------------------------------------------------
     def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
         with self._reads() as s:
-            self._patient_row(s, patient)
-            rows = s.scalars(
-                select(DemoRecordEntry).where(
-                    DemoRecordEntry.patient_id == patient.clinical_id,
-                    DemoRecordEntry.section.in_(sorted(x.value for x in sections)),
-                )
-            )
-            return RecordExtract(entries=[_entry(r) for r in rows])
+            rows = s.execute(
+                _record_statement(),
+                {
+                    "patient_id": patient.clinical_id,
+                    "practice_ods": self.practice_ods,
+                    "nhs_number": patient.nhs_number,
+                    "sections": sorted(x.value for x in sections),
+                },
+            ).all()
+            if not rows:
+                self._patient_row(s, patient)  # nothing found: a known patient with no entries, or not ours
+            return RecordExtract(entries=[RecordEntry(row[0], Section(row[1]), *row[2:]) for row in rows])
 
     def link_state(self) -> LinkState:
         return LinkState(ok=True, detail="embedded")
@@ -389,26 +395,18 @@ def _repeat_request(row: DemoRepeatRequest, names: dict[str, str]) -> RepeatRequ
     )
 
 
-def _entry(row: DemoRecordEntry) -> RecordEntry:
-    return RecordEntry(
-        id=row.id,
-        section=Section(row.section),
-        date=row.date,
-        term=row.term,
-        code=row.code,
-        free_text=row.free_text,
-        status=row.status,
-        value=row.value,
-        unit=row.unit,
-        reference_range=row.reference_range,
-        outside_range=row.outside_range,
-        filed_on=row.filed_on,
-        clinician=row.clinician,
-        confidential=row.confidential,
-        third_party=row.third_party,
-        serious_harm=row.serious_harm,
-        filed=row.filed,
-        severity=row.severity,
-        reaction=row.reaction,
-        dosage=row.dosage,
+@cache
+def _record_statement() -> Select[tuple[object, ...]]:
+    """A patient's entries in some sections, as plain columns in RecordEntry's field order, and only when the
+    patient is this practice's (checked in the same statement). Built once: the record pages run it each time."""
+    columns = [getattr(DemoRecordEntry, field.name) for field in fields(RecordEntry)]
+    return (
+        select(*columns)
+        .join(DemoPatient, DemoPatient.id == DemoRecordEntry.patient_id)
+        .where(
+            DemoRecordEntry.patient_id == bindparam("patient_id"),
+            DemoPatient.practice_ods == bindparam("practice_ods"),
+            DemoPatient.nhs_number == bindparam("nhs_number"),
+            DemoRecordEntry.section.in_(bindparam("sections", expanding=True)),
+        )
     )
