@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -211,11 +212,7 @@ class DemoClinicalSystem:
     # Repeat medication ------------------------------------------------------------------------
     def list_repeat_template(self, patient: PatientRef) -> list[RepeatItem]:
         with self._reads() as s:
-            rows = s.scalars(
-                select(DemoMedication)
-                .where(DemoMedication.patient_id == patient.clinical_id, DemoMedication.stopped_on.is_(None))
-                .order_by(DemoMedication.name)
-            )
+            rows = s.execute(_template_statement(), {"patient_id": patient.clinical_id})
             return [_repeat_item(m) for m in rows]
 
     def request_repeats(
@@ -265,11 +262,7 @@ class DemoClinicalSystem:
 
     def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
         with self._reads() as s:
-            rows = s.scalars(
-                select(DemoRepeatRequest)
-                .where(DemoRepeatRequest.patient_id == patient.clinical_id)
-                .order_by(DemoRepeatRequest.requested_at.desc())
-            ).all()
+            rows = s.execute(_requests_statement(), {"patient_id": patient.clinical_id}).all()
             names = self._medication_names(s, [i for r in rows for i in r.item_ids])
             return [_repeat_request(r, names) for r in rows]
 
@@ -366,7 +359,7 @@ def _appointment(row: DemoAppointment, slot: Slot) -> Appointment:
     )
 
 
-def _repeat_item(row: DemoMedication) -> RepeatItem:
+def _repeat_item(row: DemoMedication | Row[Any]) -> RepeatItem:
     return RepeatItem(
         id=row.id,
         name=row.name,
@@ -382,7 +375,7 @@ def _repeat_item(row: DemoMedication) -> RepeatItem:
     )
 
 
-def _repeat_request(row: DemoRepeatRequest, names: dict[str, str]) -> RepeatRequest:
+def _repeat_request(row: DemoRepeatRequest | Row[Any], names: dict[str, str]) -> RepeatRequest:
     return RepeatRequest(
         id=row.id,
         item_ids=tuple(row.item_ids),
@@ -392,6 +385,40 @@ def _repeat_request(row: DemoRepeatRequest, names: dict[str, str]) -> RepeatRequ
         note=row.note,
         rejection_reason=row.rejection_reason,
         pharmacy_ods=row.pharmacy_ods,
+    )
+
+
+# The repeat template and the requests, read on every prescriptions page: plain columns (what _repeat_item and
+# _repeat_request read), in statements built once.
+@cache
+def _template_statement() -> Select[tuple[object, ...]]:
+    m = DemoMedication
+    return (
+        select(
+            m.id,
+            m.name,
+            m.dosage,
+            m.quantity,
+            m.prescription_type,
+            m.code,
+            m.last_issued,
+            m.review_date,
+            m.issues_allowed,
+            m.issues_used,
+            m.controlled_drug,
+        )
+        .where(m.patient_id == bindparam("patient_id"), m.stopped_on.is_(None))
+        .order_by(m.name)
+    )
+
+
+@cache
+def _requests_statement() -> Select[tuple[object, ...]]:
+    r = DemoRepeatRequest
+    return (
+        select(r.id, r.item_ids, r.status, r.requested_at, r.note, r.rejection_reason, r.pharmacy_ods)
+        .where(r.patient_id == bindparam("patient_id"))
+        .order_by(r.requested_at.desc())
     )
 
 
