@@ -23,7 +23,8 @@ def init_app(app: Flask) -> None:
         account = signed_in_account(db.session, int(user_id))
         if account is None:
             return None
-        user, g.acts_for_others = account
+        g.account = account  # the patient gate reuses the links read with the user
+        user = account.user
         if not user.active or session.get("epoch") != user.session_epoch:
             return None
         return user

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, exists, not_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, not_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from patient_online.domain.access import (
@@ -176,10 +176,11 @@ def _own_links_with_checks(session: Session, user: User) -> list[tuple[AccountLi
     """Every patient page needs these through the gate, so one statement brings them all: the links, each
     patient, practice and practice switches, and what the patient's identity checks add up to."""
     rows = session.execute(_links_statement(), {"user_id": user.id}).unique()
-    return [
-        (link, Checks(in_person=bool(person), any=bool(any_check), first_link=bool(is_first)))
-        for link, person, any_check, is_first in rows
-    ]
+    return [(link, _checks(person, any_check, is_first)) for link, person, any_check, is_first in rows]
+
+
+def _checks(in_person: object, any_check: object, first_link: object) -> Checks:
+    return Checks(in_person=bool(in_person), any=bool(any_check), first_link=bool(first_link))
 
 
 def active_proxy_links(session: Session, user: User) -> list[ProxyLink]:
@@ -191,21 +192,24 @@ def active_proxy_links(session: Session, user: User) -> list[ProxyLink]:
 # than running it (about 2 ms against 0.6 ms), and the gate runs on every patient page.
 @cache
 def _links_statement() -> Select[tuple[AccountLink, bool, bool, bool]]:
+    return (
+        select(AccountLink, *_link_checks())
+        .where(AccountLink.user_id == bindparam("user_id"))
+        .order_by(AccountLink.id)
+        .options(_LINK_LOADS)
+    )
+
+
+def _link_checks() -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
+    """A link's identity-check facts as EXISTS columns (see Checks)."""
     verified = Verification.patient_id == AccountLink.patient_id
     in_person = exists().where(verified, not_(and_(Verification.method.in_(REMOTE_METHODS), Verification.remote)))
     earlier = aliased(AccountLink)
     first = ~exists().where(earlier.patient_id == AccountLink.patient_id, earlier.id < AccountLink.id)
-    return (
-        select(
-            AccountLink,
-            in_person.label("in_person"),
-            exists().where(verified).label("any_check"),
-            first.label("first_link"),
-        )
-        .where(AccountLink.user_id == bindparam("user_id"))
-        .order_by(AccountLink.id)
-        .options(joinedload(AccountLink.patient).joinedload(Patient.practice).joinedload(Practice.switches))
-    )
+    return in_person.label("in_person"), exists().where(verified).label("any_check"), first.label("first_link")
+
+
+_LINK_LOADS = joinedload(AccountLink.patient).joinedload(Patient.practice).joinedload(Practice.switches)
 
 
 @cache
@@ -236,25 +240,45 @@ class Standing:
         return own + [(proxy.patient_id, proxy.patient.full_name) for proxy in self.proxies]
 
 
-def signed_in_account(session: Session, user_id: int) -> tuple[User, bool] | None:
-    """The signed-in user, and whether they act for anyone (an active proxy link), in one statement: the
-    patient gate then reads the proxy links only for people who have some."""
-    row = session.execute(_account_statement(), {"user_id": user_id}).first()
-    return None if row is None else (row[0], bool(row[1]))
+@dataclass(frozen=True)
+class Account:
+    """The signed-in user as the user loader reads them: with their own links (and what the identity checks
+    on each add up to) and whether they act for anyone, so the patient gate reads nothing more for most
+    people."""
+
+    user: User
+    acts_for_others: bool
+    links: list[tuple[AccountLink, Checks]]
+
+
+def signed_in_account(session: Session, user_id: int) -> Account | None:
+    """The user with their links, in one statement (one row per link, or one row without a link)."""
+    rows = session.execute(_account_statement(), {"user_id": user_id}).unique().all()
+    if not rows:
+        return None
+    links = [(row[2], _checks(*row[3:])) for row in rows if row[2] is not None]
+    return Account(user=rows[0][0], acts_for_others=bool(rows[0][1]), links=links)
 
 
 @cache
-def _account_statement() -> Select[tuple[User, bool]]:
+def _account_statement() -> Select[tuple[User, bool, AccountLink, bool, bool, bool]]:
     acts = exists().where(ProxyLink.proxy_user_id == User.id, ProxyLink.status == "active")
-    return select(User, acts.label("acts_for_others")).where(User.id == bindparam("user_id"))
+    return (
+        select(User, acts.label("acts_for_others"), AccountLink, *_link_checks())
+        .outerjoin(AccountLink, AccountLink.user_id == User.id)
+        .where(User.id == bindparam("user_id"))
+        .order_by(AccountLink.id)
+        .options(_LINK_LOADS)
+    )
 
 
-def standing(session: Session, user: User, patient_id: int | None, acts_for_others: bool = True) -> Standing:
-    """The gate's one read (two or three statements with the user's own): see ``acting_for``.
-
-    ``acts_for_others`` False (read with the user by ``signed_in_account``) skips reading the proxy links.
-    """
-    rows = _own_links_with_checks(session, user)
+def standing(session: Session, user: User, patient_id: int | None, account: Account | None = None) -> Standing:
+    """The gate's one read: see ``acting_for``. With the ``account`` the user loader read, only the proxy
+    links are left to read, and only for someone who acts for others."""
+    if account is None or account.user is not user:
+        rows, acts_for_others = _own_links_with_checks(session, user), True
+    else:
+        rows, acts_for_others = account.links, account.acts_for_others
     proxies = active_proxy_links(session, user) if acts_for_others else []
     return Standing(_choose(session, user, patient_id, rows, proxies), [link for link, _ in rows], proxies)
 

@@ -21,9 +21,7 @@ def _gate() -> Response | None:
         abort(403)
     g.user = current_user._get_current_object()
     try:
-        g.standing = standing(
-            db.session, current_user, session.get("acting_for"), acts_for_others=g.get("acts_for_others", True)
-        )
+        g.standing = standing(db.session, g.user, session.get("acting_for"), g.get("account"))
     except NotAllowed:
         # The proxy link ended or was suspended while in use: back to the person's own record, and say so.
         session.pop("acting_for", None)
