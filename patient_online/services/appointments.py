@@ -348,12 +348,14 @@ def find_slots(
     held = {a.slot.id for a in upcoming}
     offered = [s for s in _offered(system, rules, now, week_start, week_end, practice.ods_code) if s.id not in held]
 
-    in_week = [s for s in offered if start_day <= _local_day(s.start) <= end_day]
+    # The week's London days as UTC instants: comparing those costs no time-zone conversion for every slot.
+    days_start, days_end = _day_start(start_day), _day_start(end_day + dt.timedelta(days=1))
+    in_week = [s for s in offered if days_start <= s.start < days_end]
     shown = [s for s in in_week if _matches(s, wanted)]
     later: list[Slot] = []
     if not shown and week_end < latest:
         later = [s for s in _offered(system, rules, now, week_end, latest, practice.ods_code) if s.id not in held]
-    next_match = next((s for s in later if _local_day(s.start) > end_day and _matches(s, wanted)), None)
+    next_match = next((s for s in later if s.start >= days_end and _matches(s, wanted)), None)
     by_type = Counter(s.slot_type for s in in_week if _matches(s, wanted, by_type=False))
     clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))
     return SlotPage(
