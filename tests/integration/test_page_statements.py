@@ -16,7 +16,7 @@ PATIENT = "patient.y02001@example.com"
 PARENT = "parent.y02001@example.com"
 
 # The most statements each page may run for a patient who acts for nobody, the user loader's included.
-PAGES = {"/home": 1, "/appointments/slots": 3, "/prescriptions": 6, "/record": 3, "/record/medications": 3}
+PAGES = {"/home": 1, "/appointments/slots": 3, "/prescriptions": 7, "/record": 3, "/record/medications": 3}
 
 
 @pytest.fixture

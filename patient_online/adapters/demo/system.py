@@ -263,7 +263,9 @@ class DemoClinicalSystem:
     def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
         with self._reads() as s:
             rows = s.execute(_requests_statement(), {"patient_id": patient.clinical_id}).all()
-            names = self._medication_names(s, [i for r in rows for i in r.item_ids])
+            # A request names only the patient's own medicines (request_repeats checks): their names, in one
+            # statement whatever the requests hold, so the page runs the same statements for everyone.
+            names = dict(s.execute(_names_statement(), {"patient_id": patient.clinical_id}).tuples().all())
             return [_repeat_request(r, names) for r in rows]
 
     def _request(self, s: Session, row: DemoRepeatRequest) -> RepeatRequest:
@@ -420,6 +422,11 @@ def _requests_statement() -> Select[tuple[object, ...]]:
         .where(r.patient_id == bindparam("patient_id"))
         .order_by(r.requested_at.desc())
     )
+
+
+@cache
+def _names_statement() -> Select[tuple[str, str]]:
+    return select(DemoMedication.id, DemoMedication.name).where(DemoMedication.patient_id == bindparam("patient_id"))
 
 
 @cache
