@@ -172,21 +172,7 @@ class DemoClinicalSystem:
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
         with self._reads() as s:
             # Plain columns, as for slot searches: every patient page about appointments reads these.
-            rows = s.execute(
-                select(
-                    DemoAppointment.id,
-                    DemoAppointment.status,
-                    DemoAppointment.reason,
-                    DemoAppointment.version,
-                    DemoAppointment.booked_at,
-                    DemoAppointment.cancellation_reason,
-                    *SLOT_COLUMNS,
-                )
-                .join(DemoSlot, DemoAppointment.slot_id == DemoSlot.id)
-                .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
-                .where(DemoAppointment.patient_id == patient.clinical_id, DemoSlot.start >= since)
-                .order_by(DemoSlot.start)
-            )
+            rows = s.execute(_appointments_statement(), {"patient_id": patient.clinical_id, "since": since})
             found = []
             for row in rows:
                 a_id, status, reason, version, booked_at, cancelled_why = row[:6]
@@ -392,6 +378,20 @@ def _repeat_request(row: DemoRepeatRequest | Row[Any], names: dict[str, str]) ->
 
 # The repeat template and the requests, read on every prescriptions page: plain columns (what _repeat_item and
 # _repeat_request read), in statements built once.
+@cache
+def _appointments_statement() -> Select[tuple[object, ...]]:
+    """A patient's appointments from a moment on, with their slots and clinicians (the slots page and the
+    list of appointments read these on every visit)."""
+    a = DemoAppointment
+    return (
+        select(a.id, a.status, a.reason, a.version, a.booked_at, a.cancellation_reason, *SLOT_COLUMNS)
+        .join(DemoSlot, a.slot_id == DemoSlot.id)
+        .join(DemoClinician, DemoSlot.clinician_id == DemoClinician.id)
+        .where(a.patient_id == bindparam("patient_id"), DemoSlot.start >= bindparam("since"))
+        .order_by(DemoSlot.start)
+    )
+
+
 @cache
 def _template_statement() -> Select[tuple[object, ...]]:
     m = DemoMedication
