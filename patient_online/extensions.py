@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -12,8 +13,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+logger = logging.getLogger("patient_online.database")
 
 
 class Database:
@@ -109,8 +112,12 @@ def end_read_only(session: Session) -> None:
     if connection.info.get(TRANSACTION_WROTE) is not False:
         return
     status = getattr(getattr(connection.connection.dbapi_connection, "info", None), "transaction_status", None)
-    if getattr(status, "name", "") == "INTRANS":  # not after a failed statement: that one is rolled back
+    if getattr(status, "name", "") != "INTRANS":  # after a failed statement: that one is rolled back
+        return
+    try:
         session.commit()
+    except SQLAlchemyError as exc:  # it only read: the page stands; the session's removal cleans up
+        logger.warning("read-only transaction not committed", extra={"fields": {"error": type(exc).__name__}})
 
 
 # A connection that has waited in the pool a while is tested before use (the database may have restarted or

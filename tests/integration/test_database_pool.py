@@ -3,6 +3,7 @@ alone run without a transaction of their own, and a transaction that only read i
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -161,3 +162,22 @@ def test_a_request_that_only_read_keeps_the_prepared_statements(engine: Engine) 
         assert _prepared_statements(engine) >= 1
     finally:
         db.factory.configure(**previous)
+
+
+def test_a_read_only_commit_that_fails_leaves_the_page_standing(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Database()
+    database.factory.configure(bind=engine)
+    log = logging.getLogger("patient_online.database")  # the app's logs do not propagate to the root logger
+    log.addHandler(caplog.handler)
+    try:
+        with database.new_session() as session:
+            _read(session, 1)
+            pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            _terminate(pid)  # the connection is lost between the page's reads and the end of the request
+            end_read_only(session)  # does not raise: the page was already made
+    finally:
+        log.removeHandler(caplog.handler)
+    assert "read-only transaction not committed" in caplog.text
+    assert _backend_pid(engine) != pid  # the pool made a fresh connection

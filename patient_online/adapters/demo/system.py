@@ -376,12 +376,9 @@ def _repeat_request(row: DemoRepeatRequest | Row[Any], names: dict[str, str]) ->
     )
 
 
-# The repeat template and the requests, read on every prescriptions page: plain columns (what _repeat_item and
-# _repeat_request read), in statements built once.
+# A patient's appointments, read on every slots page and list of appointments: plain columns, built once.
 @cache
 def _appointments_statement() -> Select[tuple[object, ...]]:
-    """A patient's appointments from a moment on, with their slots and clinicians (the slots page and the
-    list of appointments read these on every visit)."""
     a = DemoAppointment
     return (
         select(a.id, a.status, a.reason, a.version, a.booked_at, a.cancellation_reason, *SLOT_COLUMNS)
@@ -392,6 +389,8 @@ def _appointments_statement() -> Select[tuple[object, ...]]:
     )
 
 
+# The repeat template and the requests, read on every prescriptions page: plain columns (what _repeat_item and
+# _repeat_request read), in statements built once.
 @cache
 def _template_statement() -> Select[tuple[object, ...]]:
     m = DemoMedication
