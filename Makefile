@@ -1,6 +1,7 @@
 # Two commands do everything on a new machine:
 #   make run   set up, migrate, seed the demo, serve on http://127.0.0.1:5000 (PORT overrides)
 #   make test  set up and run every test (unit, integration on SQLite and PostgreSQL, browser)
+# and, for a quicker look: make unit (use cases with fakes), make browser (Chromium journeys)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -57,6 +58,13 @@ lint: setup
 
 test: setup chromium lint
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+
+# The tiers on their own: use cases and domain rules with fakes (no app, no server: seconds), and the browser.
+unit: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit
+
+browser: setup chromium
+	$(BIN)/python -m pytest -p no:cacheprovider -q -m browser tests/e2e
 
 # Benchmark (not part of `make test`): generates data at two scales into PostgreSQL (reused when current),
 # serves with gunicorn, drives the journeys, prints the table and writes docs/benchmarks.md. Needs PostgreSQL

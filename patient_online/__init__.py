@@ -46,11 +46,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     # Adapters register themselves on import.
+    from . import wiring
     from .adapters import demo, gpconnect  # noqa: F401
-    from .services import clinical, slot_cache
 
-    clinical.init_app(app)
-    slot_cache.init_app(app)
+    wiring.init_app(app)
 
     from . import cli, web
     from .auth import sessions

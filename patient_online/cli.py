@@ -9,7 +9,6 @@ import click
 from alembic import command
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from .extensions import db
 from .migrate import alembic_config
@@ -104,15 +103,17 @@ def demo_code(secret: str) -> None:
 @click.option("--name", default="")
 def staff_create(email: str, password: str, role: str, practice_ods: str | None, name: str) -> None:
     """Create a staff account; it must enrol an authenticator app at first sign-in."""
+    from .domain.errors import InputError
     from .services import staff
+    from .wiring import uow_factory
 
     try:
-        user = staff.create_staff(
-            db.session, email=email, password=password, role=role, practice_ods=practice_ods, name=name
+        created = staff.create_staff(
+            uow_factory()(db.session), email=email, password=password, role=role, practice_ods=practice_ods, name=name
         )
-    except staff.StaffError as exc:
+    except InputError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Created {role} {user.email}. They set up their authenticator app at first sign-in.")
+    click.echo(f"Created {role} {created.email}. They set up their authenticator app at first sign-in.")
 
 
 @practice_cli.command("add")
@@ -122,11 +123,13 @@ def staff_create(email: str, password: str, role: str, practice_ods: str | None,
 @click.option("--address", default="")
 def practice_add(ods_code: str, name: str, phone: str, address: str) -> None:
     """Add a practice (demo adapter until set-adapter is used)."""
+    from .domain.errors import InputError
     from .services import practices
+    from .wiring import uow_factory
 
     try:
-        practice = practices.add_practice(db.session, ods_code, name, phone=phone, address=address)
-    except practices.PracticeError as exc:
+        practice = practices.add_practice(uow_factory()(db.session), ods_code, name, phone=phone, address=address)
+    except InputError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Added {practice.ods_code} {practice.name}.")
 
@@ -137,13 +140,10 @@ def practice_add(ods_code: str, name: str, phone: str, address: str) -> None:
 @click.option("--option", "options", multiple=True, help="name=value, repeat for each option")
 def practice_set_adapter(ods_code: str, adapter: str, options: tuple[str, ...]) -> None:
     """Point a practice at a clinical-system adapter, validating its options."""
-    from .adapters.registry import OptionsInvalid
-    from .models import Practice
+    from .domain.errors import DomainError
     from .services import practices
+    from .wiring import uow_factory
 
-    practice = db.session.scalar(select(Practice).where(Practice.ods_code == ods_code.upper()))
-    if practice is None:
-        raise click.ClickException(f"No practice with ODS code {ods_code}.")
     raw = {}
     for item in options:
         if "=" not in item:
@@ -151,7 +151,7 @@ def practice_set_adapter(ods_code: str, adapter: str, options: tuple[str, ...]) 
         key, value = item.split("=", 1)
         raw[key.strip()] = value.strip()
     try:
-        practices.set_adapter(db.session, practice, adapter, raw, actor_id=None)
-    except (OptionsInvalid, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        practice = practices.set_adapter(uow_factory()(db.session), ods_code, adapter, raw, actor_id=None)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(f"{practice.ods_code} now uses the {adapter} adapter.")

@@ -37,14 +37,15 @@ def check_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-def token_hash(token: str) -> str:
-    """Keyed hash for codes and keys we only ever compare (one-time codes, linkage keys)."""
-    key = str(current_app.config["SECRET_KEY"]).encode()
+def token_hash(token: str, secret: str | None = None) -> str:
+    """Keyed hash for codes and keys we only ever compare (one-time codes, linkage keys); ``secret`` defaults
+    to the app's SECRET_KEY (use cases pass theirs from the unit of work's settings)."""
+    key = str(current_app.config["SECRET_KEY"] if secret is None else secret).encode()
     return hmac.new(key, token.strip().upper().encode(), hashlib.sha256).hexdigest()
 
 
-def tokens_match(stored: str, token: str) -> bool:
-    return hmac.compare_digest(stored, token_hash(token))
+def tokens_match(stored: str, token: str, secret: str | None = None) -> bool:
+    return hmac.compare_digest(stored, token_hash(token, secret))
 
 
 def random_code(digits: int = 6) -> str:

@@ -164,6 +164,16 @@ def _sqlite_begin(conn: Any) -> None:
 WRITE_TRANSACTION = {"sqlite_immediate": True}
 
 
+def begin_write(session: Session) -> None:
+    """End any transaction the session holds (a no-op when none is open) and start one that holds the write
+    lock from its start (SQLite; PostgreSQL takes row locks as it goes), for work that reads and then writes:
+    concurrent writers then queue on the busy timeout instead of failing half-way with "database is locked"."""
+    target: Session = session if isinstance(session, Session) else cast(Any, session)()  # a scoped_session
+    if target.in_transaction():
+        target.commit()
+    target.connection(execution_options=WRITE_TRANSACTION)
+
+
 db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()

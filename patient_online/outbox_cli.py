@@ -14,6 +14,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .extensions import db
+from .wiring import uow_factory
 
 log = logging.getLogger("patient_online.outbox")
 outbox_cli = AppGroup("outbox", help="The durable outbox of writes for clinical systems.")
@@ -36,6 +37,7 @@ def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float)
     """Deliver due messages with retries and backoff; stops cleanly on SIGTERM or Ctrl-C."""
     from .services import appointments, outbox, prescriptions  # noqa: F401  (they register their handlers)
 
+    make_uow = uow_factory()
     worker = worker_id or _default_worker_id()
     stop = threading.Event()
 
@@ -47,7 +49,7 @@ def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float)
     click.echo(f"outbox worker {worker} started")
     while not stop.is_set():
         try:
-            report = outbox.deliver_due(db.session, worker, lease_seconds=lease, should_stop=stop.is_set)
+            report = outbox.run_once(make_uow, db.session, worker, lease_seconds=lease, should_stop=stop.is_set)
         except Exception as exc:  # the database hiccuped: our leases keep the messages safe, try again later
             log.exception("outbox worker error", extra={"fields": {"worker": worker, "error_type": type(exc).__name__}})
             click.echo(f"outbox worker {worker}: error {type(exc).__name__}, trying again", err=True)
@@ -67,5 +69,5 @@ def outbox_status() -> None:
     """How many messages are pending, delivered and failed."""
     from .services import outbox
 
-    found = outbox.counts(db.session)
-    click.echo(", ".join(f"{k} {found.get(k, 0)}" for k in ("pending", "delivered", "failed")))
+    found = outbox.counts(uow_factory()(db.session))
+    click.echo(", ".join(f"{status.value} {n}" for status, n in found.items()))

@@ -28,9 +28,10 @@ def init_app(app: Flask) -> None:
 def proxies_review(today: dt.datetime | None) -> None:
     """Send notices before a child's review age and 16th birthday, and suspend parental access on the day."""
     from .services import proxy
+    from .wiring import uow_factory
 
     try:
-        report = proxy.apply_age_rules(db.session, today.date() if today else None)
+        report = proxy.apply_age_rules(uow_factory()(db.session), today.date() if today else None)
     finally:
         db.scoped.remove()
     click.echo(f"proxy age rules: {report}")

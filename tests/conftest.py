@@ -38,7 +38,7 @@ def _local_only(self: socket.socket, address: Any) -> Any:
     return _real_connect(self, address)
 
 
-socket.socket.connect = _local_only  # type: ignore[method-assign]
+socket.socket.connect = _local_only  # type: ignore[method-assign,assignment]
 
 
 # Databases ---------------------------------------------------------------------------------------------
@@ -160,6 +160,14 @@ def app_ctx(app: Any) -> Iterator[Any]:
 def session(app: Any) -> Any:
     """The database session services use (the same one requests use, on the test's connection)."""
     return db.session
+
+
+@pytest.fixture
+def uow(app: Any) -> Any:
+    """A unit of work on the test's session, with the app's parts (clinical systems, notifier, slot memory)."""
+    from patient_online.wiring import uow_factory
+
+    return uow_factory(app)(db.session)
 
 
 @pytest.fixture

@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 
 from patient_online.domain.appointments import Appointment, AppointmentStatus, Slot, SlotQuery
 from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, SlotUnavailable
@@ -12,6 +17,8 @@ from patient_online.domain.patients import Demographics, PatientRef
 from patient_online.domain.ports import ClinicalSystem, LinkState
 from patient_online.domain.prescriptions import RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordExtract, Section
+from patient_online.services.slot_cache import SlotSearchCache
+from patient_online.services.unit_of_work import AbstractUnitOfWork, FixedClock
 
 
 @dataclass
@@ -147,3 +154,113 @@ class FakeClinicalSystem:
 
 
 _: ClinicalSystem = FakeClinicalSystem()
+
+
+# The unit of work ------------------------------------------------------------------------------------------
+@dataclass
+class SentEmail:
+    to: str
+    template: str
+    subject: str
+    body: str
+
+
+class FakeNotifier:
+    """Keeps what would have been sent, for a test to read."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentEmail] = []
+
+    def send_email(self, session: Any, to: str, template: str, subject: str, body: str) -> None:
+        self.sent.append(SentEmail(to, template, subject, body))
+
+
+class FakeClinicalSystems:
+    """Every practice's clinical system is one FakeClinicalSystem (or the one set for its ODS code)."""
+
+    def __init__(self, default: FakeClinicalSystem | None = None) -> None:
+        self.default = default or FakeClinicalSystem()
+        self.by_practice: dict[str, Any] = {}
+
+    def system_for(self, practice: Any) -> Any:
+        return self.by_practice.get(practice.ods_code, self.default)
+
+    def link_state(self, practice: Any) -> LinkState:
+        return self.system_for(practice).link_state()
+
+    def overridden(self, practice_ods: str) -> bool:
+        return practice_ods in self.by_practice
+
+
+_schema: Engine | None = None
+
+
+def _engine() -> Engine:
+    """One in-memory SQLite database per test process, its schema made once from the models."""
+    global _schema
+    if _schema is None:
+        import patient_online.adapters.demo.models  # noqa: F401  (the demo tables share the metadata)
+        from patient_online.models import Base
+
+        _schema = create_engine(
+            "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool, future=True
+        )
+
+        @event.listens_for(_schema, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # SQLAlchemy, not the driver, begins (savepoints work)
+
+        @event.listens_for(_schema, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        Base.metadata.create_all(_schema)
+    return _schema
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """A unit of work with no app, no web framework and no server: a fixed clock, a fake clinical system, a
+    notifier that keeps messages, and the gateway's tables in an in-memory SQLite database that is thrown away
+    at ``close()`` (one outer transaction, rolled back). ``commits`` counts the use case's commits.
+    """
+
+    def __init__(
+        self,
+        system: FakeClinicalSystem | None = None,
+        now: dt.datetime = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC),
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self._connection = _engine().connect()
+        self._outer = self._connection.begin()
+        self.session = Session(bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        self.clock = FixedClock(now)
+        self.system = system or FakeClinicalSystem(now=lambda: self.clock.now())
+        self.clinical_systems = FakeClinicalSystems(self.system)
+        self.notifier: FakeNotifier = FakeNotifier()
+        self.slot_cache = SlotSearchCache(0)
+        self.settings = settings or {}
+        self.commits = 0
+        self.rollbacks = 0
+
+    @property
+    def sent(self) -> list[SentEmail]:
+        return self.notifier.sent
+
+    def commit(self) -> None:
+        self.commits += 1
+        super().commit()
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
+        super().rollback()
+
+    def audit_actions(self) -> list[str]:
+        from patient_online.models import AuditEvent
+
+        self.session.flush()
+        return list(self.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+    def close(self) -> None:
+        self.session.close()
+        self._outer.rollback()
+        self._connection.close()

@@ -221,6 +221,15 @@ class ResilientClinicalSystem:
         """Cancel once; a failure is reported, not retried."""
         return self._write(lambda: self.inner.cancel_request(patient, request_id))
 
+    def __getattr__(self, name: str) -> object:
+        """Optional ports the inner system offers (reporting figures), read through the same breaker."""
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        attribute = getattr(self.inner, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._read(lambda: attribute(*args, **kwargs))
+
     def link_state(self) -> LinkState:
         """The breaker's state with the inner adapter's own view; not ok while the breaker is open."""
         state = self.breakers.state(self.practice_ods)

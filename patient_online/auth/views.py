@@ -12,10 +12,12 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from patient_online.extensions import db, limiter
+from patient_online.domain.accounts import SignInStep
+from patient_online.domain.errors import InputError
+from patient_online.extensions import limiter
 from patient_online.models import User
 from patient_online.services import accounts
-from patient_online.services.accounts import AccountError
+from patient_online.wiring import uow
 
 from . import forms
 from .sessions import end_session, signed_in_user, start_session
@@ -62,7 +64,7 @@ def landing_for(user: User) -> str:
 
 def _pending_user() -> User | None:
     user_id = session.get("pending_user_id")
-    return db.session.get(User, user_id) if user_id else None
+    return accounts.account(uow(), user_id) if user_id else None
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -74,16 +76,15 @@ def login() -> Response | str:
     form = forms.SignInForm()
     error = None
     if form.validate_on_submit():
-        user = accounts.check_credentials(db.session, form.email.data or "", form.password.data or "")
-        if user is not None:
+        checked = accounts.check_password_sign_in(uow(), form.email.data or "", form.password.data or "")
+        if checked is not None:
             next_url = safe_next(request.args.get("next"))
             session.clear()
-            session["pending_user_id"] = user.id
+            session["pending_user_id"] = checked.user_id
             if next_url:
                 session["next"] = next_url
-            if accounts.needs_second_factor_setup(user) or (user.kind == "patient" and user.email_confirmed_at is None):
+            if checked.next_step is SignInStep.SETUP:
                 return redirect(url_for("auth.setup"))
-            accounts.start_second_factor(db.session, user)
             return redirect(url_for("auth.code"))
         error = "Enter a correct email address and password"
     return render_template(
@@ -101,11 +102,11 @@ def code() -> Response | str:
     form = forms.CodeForm()
     if form.validate_on_submit():
         try:
-            accounts.check_second_factor(db.session, user, form.code.data or "")
-        except AccountError as exc:
+            accounts.check_second_factor(uow(), user, form.code.data or "")
+        except InputError as exc:
             form.code.errors = [exc.message]
         else:
-            return _finish_sign_in(user)
+            return _signed_in(user)
     return render_template("auth/code.html", form=form, by_email=user.second_factor == "email" and not user.is_staff)
 
 
@@ -115,15 +116,13 @@ def resend_code() -> Response:
     user = _pending_user()
     if user is None:
         return redirect(url_for("auth.login"))
-    accounts.start_second_factor(db.session, user)
+    accounts.start_second_factor(uow(), user)
     flash("We have sent you a new security code.", "success")
     return redirect(url_for("auth.code"))
 
 
-def _finish_sign_in(user: User) -> Response:
+def _signed_in(user: User) -> Response:
     next_url = session.get("next")
-    role = "staff" if user.is_staff else "patient"
-    accounts.signed_in(db.session, user, role)
     start_session(user)
     return redirect(next_url or landing_for(user))
 
@@ -138,7 +137,7 @@ def setup() -> Response | str:
     if user.kind == "patient" and user.email_confirmed_at is None:
         return redirect(url_for("auth.confirm_email"))
     if not accounts.needs_second_factor_setup(user):
-        accounts.start_second_factor(db.session, user)
+        accounts.start_second_factor(uow(), user)
         return redirect(url_for("auth.code"))
     choice = forms.SecondFactorChoiceForm()
     form = forms.CodeForm()
@@ -146,19 +145,18 @@ def setup() -> Response | str:
     session["totp_secret"] = secret
     if request.method == "POST" and request.form.get("second_factor") == "email" and not user.is_staff:
         if choice.validate_on_submit():
-            accounts.choose_email_codes(db.session, user)
+            accounts.choose_email_codes(uow(), user)
             session.pop("totp_secret", None)
-            accounts.start_second_factor(db.session, user)
             return redirect(url_for("auth.code"))
     elif form.validate_on_submit():
         try:
-            accounts.enrol_totp(db.session, user, secret, form.code.data or "")
-        except AccountError as exc:
+            accounts.enrol_totp(uow(), user, secret, form.code.data or "")
+        except InputError as exc:
             form.code.errors = [exc.message]
         else:
             session.pop("totp_secret", None)
             flash("Your authenticator app is set up. You will use it every time you sign in.", "success")
-            return _finish_sign_in(user)
+            return _signed_in(user)
     uri = accounts.totp_uri(user, secret)
     return render_template("auth/setup.html", form=form, choice=choice, secret=secret, qr=_qr_svg(uri), user=user)
 
@@ -178,16 +176,14 @@ def register() -> Response | str:
     form = forms.RegisterForm()
     if form.validate_on_submit():
         try:
-            user = accounts.register(
-                db.session, form.email.data or "", form.password.data or "", form.mobile.data or ""
-            )
-        except AccountError as exc:
+            user_id = accounts.register(uow(), form.email.data or "", form.password.data or "", form.mobile.data or "")
+        except InputError as exc:
             getattr(form, exc.field or "password").errors = [exc.message]
         else:
             session.clear()
             session["registered_email"] = accounts.normalise_email(form.email.data or "")
-            if user is not None:
-                session["pending_user_id"] = user.id
+            if user_id is not None:
+                session["pending_user_id"] = user_id
             return redirect(url_for("auth.confirm_email"))
     return render_template("auth/register.html", form=form)
 
@@ -201,12 +197,12 @@ def confirm_email() -> Response | str:
         return redirect(url_for("auth.login"))
     form = forms.CodeForm()
     if form.validate_on_submit():
-        if user is None or user.email_confirmed_at is not None:
-            form.code.errors = ["The security code is not correct. Check it and try again"]
+        if user is None:
+            form.code.errors = [accounts.CODE_WRONG]
         else:
             try:
-                accounts.confirm_email(db.session, user, form.code.data or "")
-            except AccountError as exc:
+                accounts.confirm_email(uow(), user, form.code.data or "")
+            except InputError as exc:
                 form.code.errors = [exc.message]
             else:
                 flash("Your email address is confirmed.", "success")
@@ -219,7 +215,7 @@ def confirm_email() -> Response | str:
 def reset_request() -> Response | str:
     form = forms.EmailForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(db.session, form.email.data or "")
+        accounts.request_password_reset(uow(), form.email.data or "")
         session["reset_email"] = accounts.normalise_email(form.email.data or "")
         return redirect(url_for("auth.reset_password"))
     return render_template("auth/reset_request.html", form=form)
@@ -231,8 +227,8 @@ def reset_password() -> Response | str:
     form = forms.ResetForm(email=session.get("reset_email", ""))
     if form.validate_on_submit():
         try:
-            accounts.reset_password(db.session, form.email.data or "", form.code.data or "", form.password.data or "")
-        except AccountError as exc:
+            accounts.reset_password(uow(), form.email.data or "", form.code.data or "", form.password.data or "")
+        except InputError as exc:
             getattr(form, exc.field or "code").errors = [exc.message]
         else:
             end_session()
@@ -245,7 +241,7 @@ def reset_password() -> Response | str:
 def logout() -> Response:
     user = signed_in_user()
     if user is not None:
-        accounts.sign_out(db.session, user)
+        accounts.sign_out(uow(), user)
     end_session()
     flash("You have signed out.", "success")
     return redirect(url_for("public.index"))

@@ -50,3 +50,13 @@ class StaleVersion(DomainError):
 
 class NotFound(DomainError):
     message = "We could not find that."
+
+
+class InputError(DomainError):
+    """A rule refused what a person entered. ``field`` names the form field to fix ("" for the whole form);
+    ``fields`` maps each field to its message when more than one is wrong."""
+
+    def __init__(self, message: str, field: str = "", *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.fields: dict[str, str] = dict(fields) if fields else ({field: message} if field else {})

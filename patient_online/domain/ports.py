@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .appointments import Appointment, Slot, SlotQuery
 from .patients import Demographics, PatientRef
 from .prescriptions import RepeatItem, RepeatRequest
 from .record import RecordExtract, Section
+from .reports import ClinicalFigures
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,21 @@ class RepeatMedication(Protocol):
 class PatientRecord(Protocol):
     def get_record(self, patient: PatientRef, sections: frozenset[Section]) -> RecordExtract:
         """The entries of the asked sections, with their withholding flags, unfiltered."""
+        ...
+
+
+@runtime_checkable
+class ReportFigures(Protocol):
+    """Optional: a clinical system that can give the uptake report the figures only it holds.
+
+    A system without it is not asked; the report then says those figures are not available.
+    """
+
+    def report_figures(
+        self, start: dt.datetime, end: dt.datetime, online_slot_types: Sequence[str], flag_codes: Sequence[str]
+    ) -> ClinicalFigures:
+        """List size, bookings made in [start, end) (and how many online), slots starting then (and how many of
+        the online types), and patients carrying each of ``flag_codes``."""
         ...
 
 

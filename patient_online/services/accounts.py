@@ -1,12 +1,15 @@
-"""Accounts: register, confirm email, sign in with a second factor, reset and change credentials."""
+"""Accounts: register, confirm email, sign in with a second factor, reset and change credentials.
+
+The use cases that sign a person in hand back the account's ORM row: the web session is started with it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pyotp
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from patient_online.crypto import (
     check_password,
@@ -17,118 +20,142 @@ from patient_online.crypto import (
     token_hash,
     tokens_match,
 )
-from patient_online.domain.errors import DomainError
+from patient_online.domain.accounts import AccountKind, CodePurpose, SecondFactor, SignInStep
+from patient_online.domain.errors import InputError
 from patient_online.domain.passwords import password_problem
-from patient_online.models import OneTimeCode, User, utcnow
+from patient_online.models import OneTimeCode, User
 
-from . import audit, notify
+from .unit_of_work import AbstractUnitOfWork
 
 CODE_LIFETIME = dt.timedelta(minutes=15)
 RESET_LIFETIME = dt.timedelta(hours=1)
 MAX_CODE_ATTEMPTS = 5
 
+CODE_EXPIRED = "This security code has expired. Request a new code"
+CODE_WRONG = "The security code is not correct. Check it and try again"
+APP_CODE_WRONG = "The security code is not correct. Enter the 6-digit code your app shows now"
+EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 
-class AccountError(DomainError):
-    """A problem with what the person typed; ``field`` says which field it belongs to."""
+_SUBJECTS = {CodePurpose.CONFIRM_EMAIL: "Confirm your email address", CodePurpose.SIGN_IN: "Your sign-in code"}
 
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
+
+@dataclass(frozen=True)
+class PasswordChecked:
+    """The account whose email and password matched, and what it must do next to finish signing in."""
+
+    user_id: int
+    next_step: SignInStep
 
 
 def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def find_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+def find_by_email(uow: AbstractUnitOfWork, email: str) -> User | None:
+    """The account with this email address, whatever its case."""
+    return uow.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+
+
+def account(uow: AbstractUnitOfWork, user_id: int) -> User | None:
+    """The account part-way through signing in (kept by id in the browser's session)."""
+    return uow.session.get(User, user_id)
 
 
 # Registration -----------------------------------------------------------------------------------
-def register(session: Session, email: str, password: str, mobile: str = "") -> User | None:
-    """Create a patient account and send a confirmation code.
+def register(uow: AbstractUnitOfWork, email: str, password: str, mobile: str = "") -> int | None:
+    """Create a patient account and send a confirmation code; the new account's id.
 
-    When the email is already registered nothing is created and the owner is told by email, so the page
-    the visitor sees is the same either way (no account enumeration).
+    When the email is already registered nothing is created (None) and the owner is told by email, so the
+    page the visitor sees is the same either way (no account enumeration).
     """
     email = normalise_email(email)
+    if "@" not in email:
+        raise InputError(EMAIL_FORMAT, "email")
     problem = password_problem(password, [email.split("@")[0]])
     if problem:
-        raise AccountError(problem, "password")
-    existing = find_by_email(session, email)
+        raise InputError(problem, "password")
+    uow.writing()
+    existing = find_by_email(uow, email)
     if existing is not None:
-        notify.send_email(
-            session,
+        uow.send_email(
             email,
             "register_existing",
             "Someone tried to create an account with your email address",
             "Someone tried to create a Patient Online account with this email address. You already have one: "
             "sign in, or reset your password if you have forgotten it. If this was not you, you can ignore this.",
         )
-        audit.record(session, "account.register_duplicate", subject_user_id=existing.id)
-        session.commit()
+        uow.audit("account.register_duplicate", subject_user_id=existing.id)
+        uow.commit()
         return None
-    user = User(kind="patient", email=email, password_hash=hash_password(password), mobile=mobile.strip())
-    session.add(user)
-    session.flush()
-    audit.record(session, "account.registered", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
-    _send_code(session, user, "confirm_email", email, "Confirm your email address")
-    session.commit()
-    return user
-
-
-def _send_code(session: Session, user: User, purpose: str, to: str, subject: str, new_email: str = "") -> None:
-    code = random_code()
-    session.execute(
-        update(OneTimeCode)
-        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose, OneTimeCode.used_at.is_(None))
-        .values(used_at=utcnow())
+    user = User(
+        kind=AccountKind.PATIENT.value, email=email, password_hash=hash_password(password), mobile=mobile.strip()
     )
-    session.add(
+    uow.session.add(user)
+    uow.flush()
+    uow.audit("account.registered", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
+    _send_code(uow, user, CodePurpose.CONFIRM_EMAIL, email, _SUBJECTS[CodePurpose.CONFIRM_EMAIL])
+    uow.commit()
+    return user.id
+
+
+def _send_code(
+    uow: AbstractUnitOfWork, user: User, purpose: CodePurpose, to: str, subject: str, new_email: str = ""
+) -> None:
+    code = random_code()
+    now = uow.now()
+    uow.session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose.value, OneTimeCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    uow.session.add(
         OneTimeCode(
             user_id=user.id,
-            purpose=purpose,
+            purpose=purpose.value,
             code_hash=token_hash(code),
             new_email=new_email,
-            expires_at=utcnow() + CODE_LIFETIME,
+            expires_at=now + CODE_LIFETIME,
         )
     )
-    notify.send_email(
-        session,
+    uow.send_email(
         to,
-        purpose,
+        purpose.value,
         subject,
         f"Your security code is {code}. It expires in 15 minutes. Do not share it with anyone, including NHS staff.",
     )
 
 
-def _use_code(session: Session, user: User, purpose: str, code: str) -> OneTimeCode:
-    row = session.scalar(
+def _use_code(uow: AbstractUnitOfWork, user: User, purpose: CodePurpose, code: str) -> OneTimeCode:
+    row = uow.session.scalar(
         select(OneTimeCode)
-        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose, OneTimeCode.used_at.is_(None))
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose.value, OneTimeCode.used_at.is_(None))
         .order_by(OneTimeCode.id.desc())
     )
-    if row is None or row.expires_at < utcnow() or row.attempts >= MAX_CODE_ATTEMPTS:
-        raise AccountError("This security code has expired. Request a new code", "code")
+    now = uow.now()
+    if row is None or row.expires_at < now or row.attempts >= MAX_CODE_ATTEMPTS:
+        raise InputError(CODE_EXPIRED, "code")
     if not tokens_match(row.code_hash, (code or "").strip()):
         row.attempts += 1
-        session.commit()
-        raise AccountError("The security code is not correct. Check it and try again", "code")
-    row.used_at = utcnow()
+        uow.commit()
+        raise InputError(CODE_WRONG, "code")
+    row.used_at = now
     return row
 
 
-def resend_code(session: Session, user: User, purpose: str) -> None:
-    subject = {"confirm_email": "Confirm your email address", "sign_in": "Your sign-in code"}[purpose]
-    _send_code(session, user, purpose, user.email, subject)
-    session.commit()
+def resend_code(uow: AbstractUnitOfWork, user: User, purpose: CodePurpose) -> None:
+    """A new code in place of the last one (which stops working)."""
+    _send_code(uow, user, purpose, user.email, _SUBJECTS[purpose])
+    uow.commit()
 
 
-def confirm_email(session: Session, user: User, code: str) -> None:
-    _use_code(session, user, "confirm_email", code)
-    user.email_confirmed_at = utcnow()
-    audit.record(session, "account.email_confirmed", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
-    session.commit()
+def confirm_email(uow: AbstractUnitOfWork, user: User, code: str) -> None:
+    """The code sent at registration proves the person reads that mailbox."""
+    if user.email_confirmed_at is not None:
+        raise InputError(CODE_WRONG, "code")
+    _use_code(uow, user, CodePurpose.CONFIRM_EMAIL, code)
+    user.email_confirmed_at = uow.now()
+    uow.audit("account.email_confirmed", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
+    uow.commit()
 
 
 # Second factor -------------------------------------------------------------------------------------
@@ -140,141 +167,156 @@ def totp_uri(user: User, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="Patient Online")
 
 
-def enrol_totp(session: Session, user: User, secret: str, code: str) -> None:
-    """Keep the authenticator secret once the person shows their app produces the right code."""
+def enrol_totp(uow: AbstractUnitOfWork, user: User, secret: str, code: str) -> None:
+    """Keep the authenticator secret once the person shows their app produces the right code; they are then
+    signed in (enrolment happens at first sign-in)."""
     if not pyotp.TOTP(secret).verify((code or "").strip(), valid_window=1):
-        raise AccountError("The code is not correct. Enter the 6-digit code your app shows now", "code")
+        raise InputError("The code is not correct. Enter the 6-digit code your app shows now", "code")
     user.totp_secret = encrypt(secret)
-    user.totp_enrolled_at = utcnow()
-    user.second_factor = "totp"
-    audit.record(session, "account.totp_enrolled", actor_id=user.id, subject_user_id=user.id)
-    session.commit()
+    user.totp_enrolled_at = uow.now()
+    user.second_factor = SecondFactor.TOTP.value
+    uow.audit("account.totp_enrolled", actor_id=user.id, subject_user_id=user.id)
+    _record_sign_in(uow, user)
+    uow.commit()
 
 
-def choose_email_codes(session: Session, user: User) -> None:
+def choose_email_codes(uow: AbstractUnitOfWork, user: User) -> None:
+    """Patients may take codes by email instead of an app; the first code is sent now."""
     if user.is_staff:
-        raise AccountError("Staff must use an authenticator app", "second_factor")
-    user.second_factor = "email"
-    audit.record(session, "account.second_factor_email", actor_id=user.id, subject_user_id=user.id)
-    session.commit()
+        raise InputError("Staff must use an authenticator app", "second_factor")
+    user.second_factor = SecondFactor.EMAIL.value
+    uow.audit("account.second_factor_email", actor_id=user.id, subject_user_id=user.id)
+    _send_code(uow, user, CodePurpose.SIGN_IN, user.email, _SUBJECTS[CodePurpose.SIGN_IN])
+    uow.commit()
 
 
 def needs_second_factor_setup(user: User) -> bool:
-    return user.totp_enrolled_at is None and (user.is_staff or user.second_factor == "totp")
+    return user.totp_enrolled_at is None and (user.is_staff or user.second_factor == SecondFactor.TOTP)
+
+
+def _codes_by_email(user: User) -> bool:
+    return user.second_factor == SecondFactor.EMAIL and not user.is_staff
 
 
 # Sign in ---------------------------------------------------------------------------------------------
-def check_credentials(session: Session, email: str, password: str) -> User | None:
-    """The account when email and password match and it may sign in; audit either way."""
-    user = find_by_email(session, email)
+def check_password_sign_in(uow: AbstractUnitOfWork, email: str, password: str) -> PasswordChecked | None:
+    """The account when email and password match and it may sign in (audited either way), with its next step;
+    an email code is sent now when that is the account's second factor."""
+    user = find_by_email(uow, email)
     ok = check_password(user.password_hash if user else "", password)
     if user is None or not ok or not user.active:
         if user is not None:
-            audit.record(session, "sign_in.failed", subject_user_id=user.id, stage="password")
-            session.commit()
+            uow.audit("sign_in.failed", subject_user_id=user.id, stage="password")
+            uow.commit()
         return None
-    return user
+    if needs_second_factor_setup(user) or (user.kind == AccountKind.PATIENT and user.email_confirmed_at is None):
+        return PasswordChecked(user.id, SignInStep.SETUP)
+    start_second_factor(uow, user)
+    return PasswordChecked(user.id, SignInStep.CODE)
 
 
-def start_second_factor(session: Session, user: User) -> None:
+def start_second_factor(uow: AbstractUnitOfWork, user: User) -> None:
     """Send an email code when that is the account's second factor."""
-    if user.second_factor == "email" and not user.is_staff:
-        _send_code(session, user, "sign_in", user.email, "Your sign-in code")
-        session.commit()
+    if _codes_by_email(user):
+        _send_code(uow, user, CodePurpose.SIGN_IN, user.email, _SUBJECTS[CodePurpose.SIGN_IN])
+        uow.commit()
 
 
-def check_second_factor(session: Session, user: User, code: str) -> None:
-    """Raise AccountError unless the code is right for the account's second factor."""
+def check_second_factor(uow: AbstractUnitOfWork, user: User, code: str) -> None:
+    """Sign the account in when the code is right for its second factor; InputError (audited) otherwise."""
     code = (code or "").strip().replace(" ", "")
-    if user.second_factor == "email" and not user.is_staff:
+    if _codes_by_email(user):
         try:
-            _use_code(session, user, "sign_in", code)
-        except AccountError:
-            audit.record(session, "sign_in.failed", subject_user_id=user.id, stage="code")
-            session.commit()
+            _use_code(uow, user, CodePurpose.SIGN_IN, code)
+        except InputError:
+            uow.audit("sign_in.failed", subject_user_id=user.id, stage="code")
+            uow.commit()
             raise
-        return
-    secret = decrypt(user.totp_secret)
-    if not secret or not pyotp.TOTP(secret).verify(code, valid_window=1):
-        audit.record(session, "sign_in.failed", subject_user_id=user.id, stage="code")
-        session.commit()
-        raise AccountError("The security code is not correct. Enter the 6-digit code your app shows now", "code")
+    else:
+        secret = decrypt(user.totp_secret)
+        if not secret or not pyotp.TOTP(secret).verify(code, valid_window=1):
+            uow.audit("sign_in.failed", subject_user_id=user.id, stage="code")
+            uow.commit()
+            raise InputError(APP_CODE_WRONG, "code")
+    _record_sign_in(uow, user)
+    uow.commit()
 
 
-def signed_in(session: Session, user: User, role: str) -> None:
-    user.last_sign_in_at = utcnow()
-    audit.record(session, "sign_in", actor_id=user.id, actor_role=role, subject_user_id=user.id)
-    session.commit()
+def _record_sign_in(uow: AbstractUnitOfWork, user: User) -> None:
+    role = "staff" if user.is_staff else "patient"
+    user.last_sign_in_at = uow.now()
+    uow.audit("sign_in", actor_id=user.id, actor_role=role, subject_user_id=user.id)
 
 
-def sign_out(session: Session, user: User) -> None:
+def sign_out(uow: AbstractUnitOfWork, user: User) -> None:
     """Signing out ends every session of the account, on every device."""
     user.session_epoch += 1
-    audit.record(session, "sign_out", actor_id=user.id, subject_user_id=user.id)
-    session.commit()
+    uow.audit("sign_out", actor_id=user.id, subject_user_id=user.id)
+    uow.commit()
 
 
 # Password reset and changes -----------------------------------------------------------------------
-def request_password_reset(session: Session, email: str) -> None:
+def request_password_reset(uow: AbstractUnitOfWork, email: str) -> None:
     """Email a reset code when the account exists; say nothing either way."""
-    user = find_by_email(session, email)
+    user = find_by_email(uow, email)
     if user is None:
         return
-    _send_code(session, user, "reset_password", user.email, "Reset your password")
-    audit.record(session, "account.reset_requested", subject_user_id=user.id)
-    session.commit()
+    _send_code(uow, user, CodePurpose.RESET_PASSWORD, user.email, "Reset your password")
+    uow.audit("account.reset_requested", subject_user_id=user.id)
+    uow.commit()
 
 
-def reset_password(session: Session, email: str, code: str, new_password: str) -> User:
-    user = find_by_email(session, email)
+def reset_password(uow: AbstractUnitOfWork, email: str, code: str, new_password: str) -> None:
+    """A new password for the account whose reset code this is; every session of the account ends."""
+    user = find_by_email(uow, email)
     if user is None:
-        raise AccountError("The security code is not correct. Check it and try again", "code")
+        raise InputError(CODE_WRONG, "code")
     problem = password_problem(new_password, [user.email.split("@")[0]])
     if problem:
-        raise AccountError(problem, "password")
-    _use_code(session, user, "reset_password", code)
+        raise InputError(problem, "password")
+    _use_code(uow, user, CodePurpose.RESET_PASSWORD, code)
     user.password_hash = hash_password(new_password)
     user.session_epoch += 1
-    audit.record(session, "account.password_reset", subject_user_id=user.id)
-    session.commit()
-    return user
+    uow.audit("account.password_reset", subject_user_id=user.id)
+    uow.commit()
 
 
-def change_password(session: Session, user: User, current: str, new_password: str) -> None:
+def change_password(uow: AbstractUnitOfWork, user: User, current: str, new_password: str) -> None:
     """Change the password and end every other session of the account."""
     if not check_password(user.password_hash, current):
-        raise AccountError("Your current password is not correct", "current_password")
+        raise InputError("Your current password is not correct", "current_password")
     problem = password_problem(new_password, [user.email.split("@")[0]])
     if problem:
-        raise AccountError(problem, "password")
+        raise InputError(problem, "password")
     user.password_hash = hash_password(new_password)
     user.session_epoch += 1
-    audit.record(session, "account.password_changed", actor_id=user.id, subject_user_id=user.id)
-    session.commit()
+    uow.audit("account.password_changed", actor_id=user.id, subject_user_id=user.id)
+    uow.commit()
 
 
-def start_email_change(session: Session, user: User, new_email: str) -> None:
+def start_email_change(uow: AbstractUnitOfWork, user: User, new_email: str) -> None:
+    """Send a code to the new address, unless another account uses it (the page says the same either way)."""
     new_email = normalise_email(new_email)
     if "@" not in new_email:
-        raise AccountError("Enter an email address in the correct format, like name@example.com", "email")
-    if find_by_email(session, new_email) is None:
-        _send_code(session, user, "change_email", new_email, "Confirm your new email address", new_email)
-    session.commit()
+        raise InputError(EMAIL_FORMAT, "email")
+    if find_by_email(uow, new_email) is None:
+        _send_code(uow, user, CodePurpose.CHANGE_EMAIL, new_email, "Confirm your new email address", new_email)
+    uow.commit()
 
 
-def confirm_email_change(session: Session, user: User, code: str) -> None:
-    row = _use_code(session, user, "change_email", code)
-    if find_by_email(session, row.new_email) is not None:
-        raise AccountError("That email address cannot be used. Choose another", "code")
+def confirm_email_change(uow: AbstractUnitOfWork, user: User, code: str) -> None:
+    """The code sent to the new address proves it is theirs; the old address is told of the change."""
+    row = _use_code(uow, user, CodePurpose.CHANGE_EMAIL, code)
+    if find_by_email(uow, row.new_email) is not None:
+        raise InputError("That email address cannot be used. Choose another", "code")
     old = user.email
     user.email = row.new_email
-    user.email_confirmed_at = utcnow()
-    notify.send_email(
-        session,
+    user.email_confirmed_at = uow.now()
+    uow.send_email(
         old,
         "email_changed",
         "Your email address was changed",
         "The email address of your Patient Online account was changed. If this was not you, contact your GP practice.",
     )
-    audit.record(session, "account.email_changed", actor_id=user.id, subject_user_id=user.id)
-    session.commit()
+    uow.audit("account.email_changed", actor_id=user.id, subject_user_id=user.id)
+    uow.commit()

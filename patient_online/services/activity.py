@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from patient_online.models import AccountLink, AuditEvent, User
+
+from .unit_of_work import AbstractUnitOfWork
 
 DESCRIPTIONS = {
     "sign_in": "Signed in",
@@ -80,13 +82,14 @@ ROLE_WORDS = {
 
 @dataclass(frozen=True)
 class ActivityLine:
-    at: object
+    at: dt.datetime
     who: str
     what: str
 
 
-def activity_for(session: Session, user: User, limit: int = 200) -> list[ActivityLine]:
+def activity_for(uow: AbstractUnitOfWork, user: User, limit: int = 200) -> list[ActivityLine]:
     """Events about the user's account and their own linked record, newest first, in plain words."""
+    session = uow.session
     patient_ids = list(session.scalars(select(AccountLink.patient_id).where(AccountLink.user_id == user.id)))
     conditions = [AuditEvent.subject_user_id == user.id, AuditEvent.actor_user_id == user.id]
     if patient_ids:

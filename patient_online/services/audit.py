@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
 from patient_online.models import AuditEvent
@@ -30,7 +29,7 @@ def record(
         subject_user_id=subject_user_id,
         practice_id=practice_id,
         detail=detail,
-        request_id=str(g.get("request_id", "")) if has_request_context() else "",
+        request_id="",
     )
     session.add(event)
     return event

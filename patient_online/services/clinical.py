@@ -5,80 +5,84 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from flask import Flask, current_app
 
 from patient_online.adapters import registry
 from patient_online.adapters.registry import AdapterContext
 from patient_online.adapters.resilience import CircuitBreakers, resilient
 from patient_online.crypto import decrypt, encrypt
-from patient_online.domain.ports import ClinicalSystem
-from patient_online.extensions import db
+from patient_online.domain.ports import ClinicalSystem, LinkState
 from patient_online.models import Practice
 
-_lock = threading.Lock()
+Wrapper = Callable[[ClinicalSystem, str], ClinicalSystem]
 
 
-def init_app(app: Flask) -> None:
-    breakers = CircuitBreakers(
-        failure_threshold=int(app.config["ADAPTER_BREAKER_FAILURES"]),
-        cool_down=float(app.config["ADAPTER_BREAKER_COOL_DOWN"]),
-    )
-    app.extensions["clinical_systems"] = {}
-    app.extensions["clinical_overrides"] = {}
-    app.extensions["clinical_session_factory"] = db.new_session
-    app.extensions["clinical_read_session_factory"] = db.new_read_session
-    app.extensions["clinical_breakers"] = breakers
-    app.extensions["clinical_wrapper"] = lambda inner, ods: resilient(inner, ods, breakers)
+class ClinicalSystems:
+    """Every practice's clinical system, built once per adapter configuration and reused (thread-safe).
 
+    ``services`` are what adapters may need from the app (session factories, timeouts); ``wrap`` puts each
+    system behind the resilience layer (timeouts, retries, a circuit breaker per practice).
+    """
 
-def override(app: Flask, practice_ods: str, system: ClinicalSystem | None) -> None:
-    """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""
-    if system is None:
-        app.extensions["clinical_overrides"].pop(practice_ods, None)
-    else:
-        app.extensions["clinical_overrides"][practice_ods] = system
+    def __init__(self, services: Mapping[str, Any], wrap: Wrapper | None = None) -> None:
+        self._services = dict(services)
+        self._wrap = wrap
+        self._built: dict[tuple[str, str], ClinicalSystem] = {}
+        self._overrides: dict[str, ClinicalSystem] = {}
+        self._lock = threading.Lock()
 
+    @classmethod
+    def with_breakers(
+        cls, services: Mapping[str, Any], *, failure_threshold: int, cool_down: float
+    ) -> ClinicalSystems:
+        breakers = CircuitBreakers(failure_threshold=failure_threshold, cool_down=cool_down)
+        return cls(services, lambda inner, ods: resilient(inner, ods, breakers))
 
-def system_for(practice: Practice) -> ClinicalSystem:
-    """The practice's clinical system; built once per adapter configuration and reused."""
-    forced: ClinicalSystem | None = current_app.extensions["clinical_overrides"].get(practice.ods_code)
-    if forced is not None:
-        return forced
-    cache: dict[tuple[str, str], ClinicalSystem] = current_app.extensions["clinical_systems"]
-    fingerprint = hashlib.sha256(
-        json.dumps([practice.adapter_name, practice.adapter_options], sort_keys=True).encode()
-    ).hexdigest()
-    key = (practice.ods_code, fingerprint)
-    system = cache.get(key)
-    if system is None:
-        with _lock:
-            system = cache.get(key)
-            if system is None:
-                system = _build(practice)
-                cache[key] = system
-    return system
+    def override(self, practice_ods: str, system: ClinicalSystem | None) -> None:
+        """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""
+        if system is None:
+            self._overrides.pop(practice_ods, None)
+        else:
+            self._overrides[practice_ods] = system
 
+    def overridden(self, practice_ods: str) -> bool:
+        return practice_ods in self._overrides
 
-def _build(practice: Practice) -> ClinicalSystem:
-    adapter = registry.get(practice.adapter_name)
-    options = {
-        k: (decrypt(v) if k in adapter.secret_options else v) for k, v in (practice.adapter_options or {}).items()
-    }
-    context = AdapterContext(
-        practice_ods=practice.ods_code,
-        options=options,
-        services={
-            "session_factory": current_app.extensions["clinical_session_factory"],
-            "read_session_factory": current_app.extensions["clinical_read_session_factory"],
-            "connect_timeout": float(current_app.config["ADAPTER_CONNECT_TIMEOUT"]),
-            "read_timeout": float(current_app.config["ADAPTER_READ_TIMEOUT"]),
-        },
-    )
-    inner = adapter.factory(context)
-    wrap: Any = current_app.extensions.get("clinical_wrapper")
-    return wrap(inner, practice.ods_code) if wrap else inner
+    def service(self, name: str) -> Any:
+        """One of the app's parts handed to adapters (e.g. ``session_factory``)."""
+        return self._services[name]
+
+    def system_for(self, practice: Practice) -> ClinicalSystem:
+        """The practice's clinical system."""
+        forced = self._overrides.get(practice.ods_code)
+        if forced is not None:
+            return forced
+        fingerprint = hashlib.sha256(
+            json.dumps([practice.adapter_name, practice.adapter_options], sort_keys=True).encode()
+        ).hexdigest()
+        key = (practice.ods_code, fingerprint)
+        system = self._built.get(key)
+        if system is None:
+            with self._lock:
+                system = self._built.get(key)
+                if system is None:
+                    system = self._build(practice)
+                    self._built[key] = system
+        return system
+
+    def link_state(self, practice: Practice) -> LinkState:
+        """What is known of the practice's link without calling it (the circuit breaker's view)."""
+        return self.system_for(practice).link_state()
+
+    def _build(self, practice: Practice) -> ClinicalSystem:
+        adapter = registry.get(practice.adapter_name)
+        options = {
+            k: (decrypt(v) if k in adapter.secret_options else v) for k, v in (practice.adapter_options or {}).items()
+        }
+        context = AdapterContext(practice_ods=practice.ods_code, options=options, services=dict(self._services))
+        inner = adapter.factory(context)
+        return self._wrap(inner, practice.ods_code) if self._wrap else inner
 
 
 def store_options(

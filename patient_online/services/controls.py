@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from patient_online.domain.access import Service
 from patient_online.domain.appointments import SlotQuery
@@ -19,27 +18,21 @@ from patient_online.domain.controls import (
     rule_problems,
     switch_problems,
 )
-from patient_online.domain.errors import ClinicalSystemError, DomainError, NotAllowed
+from patient_online.domain.errors import ClinicalSystemError, InputError, NotAllowed
 from patient_online.domain.record import RecordLevel
-from patient_online.models import AuditEvent, Practice, ServiceSwitch, User, utcnow
+from patient_online.models import AuditEvent, Practice, ServiceSwitch, User
 
-from . import audit
-from .access import today as london_today
-from .clinical import system_for
+from .unit_of_work import AbstractUnitOfWork
 
 SLOT_SEARCH_WEEKS = 6
 SWITCHED = "practice.service_switched"
 RULES_CHANGED = "practice.rules_changed"
 
 
-class ControlsInvalid(DomainError):
-    """The manager's input breaks a limit; ``problems`` maps each field to what to do about it."""
-
-    message = "Check the highlighted answers."
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__(next(iter(problems.values()), None))
-        self.problems = problems
+def _invalid(problems: dict[str, str]) -> InputError:
+    """The manager's input breaks a limit: one message per field, the first as the error's own."""
+    first = next(iter(problems))
+    return InputError(problems[first], first, fields=problems)
 
 
 def require_manager(actor: User, practice: Practice) -> None:
@@ -73,10 +66,10 @@ class SwitchView:
         )
 
 
-def practice_switch_views(session: Session, practice: Practice) -> list[SwitchView]:
+def practice_switch_views(uow: AbstractUnitOfWork, practice: Practice) -> list[SwitchView]:
     """Every service's switch, in a fixed order, with who changed it last."""
     rows = {s.service: s for s in practice.switches}
-    names = _names(session, {r.updated_by_id for r in rows.values() if r.updated_by_id})
+    names = _names(uow, {r.updated_by_id for r in rows.values() if r.updated_by_id})
     views = []
     for service in Service:
         row = rows.get(service.value)
@@ -95,23 +88,21 @@ def practice_switch_views(session: Session, practice: Practice) -> list[SwitchVi
     return views
 
 
-def contract_shortfalls(session: Session, practice: Practice) -> list[SwitchView]:
+def contract_shortfalls(uow: AbstractUnitOfWork, practice: Practice) -> list[SwitchView]:
     """Services the GP contract requires that the practice has switched off (or, for the record, set to none)."""
-    return [v for v in practice_switch_views(session, practice) if v.below_contract]
+    return [v for v in practice_switch_views(uow, practice) if v.below_contract]
 
 
-def set_switch(
-    session: Session, practice: Practice, actor: User, setting: SwitchSetting, on: dt.date | None = None
-) -> bool:
+def set_switch(uow: AbstractUnitOfWork, practice: Practice, actor: User, setting: SwitchSetting) -> bool:
     """Switch one service on or off for every patient of the practice at once; False when nothing changed.
 
-    Raises ControlsInvalid (with a message per field) when a contractual service is switched off without a
+    Raises InputError (with a message per field) when a contractual service is switched off without a
     reason and an expected date of return, or a message is too long.
     """
     require_manager(actor, practice)
-    problems = switch_problems(setting, on or london_today())
+    problems = switch_problems(setting, uow.today())
     if problems:
-        raise ControlsInvalid(problems)
+        raise _invalid(problems)
     row = practice.switch(setting.service.value)
     if row is None:
         row = ServiceSwitch(service=setting.service.value, enabled=False)
@@ -127,10 +118,9 @@ def set_switch(
     new = _switch_state(row, practice, setting.service)
     if new == old:
         return False
-    row.updated_at = utcnow()
+    row.updated_at = uow.now()
     row.updated_by_id = actor.id
-    audit.record(
-        session,
+    uow.audit(
         SWITCHED,
         actor_id=actor.id,
         actor_role="practice_manager",
@@ -141,7 +131,7 @@ def set_switch(
         below_contract=setting.below_contract,
         reason=row.off_reason,
     )
-    session.commit()
+    uow.commit()
     return True
 
 
@@ -182,48 +172,50 @@ class SlotTypes:
     from_clinical_system: bool
 
 
-def offered_slot_types(practice: Practice, now: dt.datetime | None = None) -> SlotTypes:
-    """The slot types in the practice's appointment book over the next weeks, plus those already chosen."""
-    start = now or dt.datetime.now(dt.UTC)
+def offered_slot_types(uow: AbstractUnitOfWork, practice: Practice) -> SlotTypes:
+    """The slot types in the practice's appointment book over the next weeks, plus those already chosen.
+
+    The practice's system is asked with no database transaction open."""
+    start = uow.now()
     chosen = set(practice.online_slot_types or ())
+    system = uow.clinical(practice)
+    uow.release()
     try:
-        slots = system_for(practice).search_slots(SlotQuery(start, start + dt.timedelta(weeks=SLOT_SEARCH_WEEKS)))
+        slots = system.search_slots(SlotQuery(start, start + dt.timedelta(weeks=SLOT_SEARCH_WEEKS)))
     except ClinicalSystemError:
         return SlotTypes(sorted(chosen), from_clinical_system=False)
     return SlotTypes(sorted(chosen | {s.slot_type for s in slots}), from_clinical_system=True)
 
 
 def set_rules(
-    session: Session,
+    uow: AbstractUnitOfWork,
     practice: Practice,
     actor: User,
     rules: PracticeRules,
     offered_types: frozenset[str] | None = None,
-    on: dt.date | None = None,
 ) -> dict[str, tuple[object, object]]:
     """Save the practice's appointment, prescription and record rules; returns what changed (old, new).
 
-    Raises ControlsInvalid with a message per field for anything outside the limits in domain.controls.
+    Raises InputError with a message per field for anything outside the limits in domain.controls.
     """
     require_manager(actor, practice)
     rules = replace(rules, never_online=clean_list(list(rules.never_online)))
-    problems = rule_problems(rules, on or london_today(), offered_types)
+    problems = rule_problems(rules, uow.today(), offered_types)
     if problems:
-        raise ControlsInvalid(problems)
+        raise _invalid(problems)
     changes = rules.changes_from(current_rules(practice))
     if not changes:
         return {}
     for name, (_old, new) in changes.items():
         setattr(practice, name, list(new) if isinstance(new, tuple) else new)
-    audit.record(
-        session,
+    uow.audit(
         RULES_CHANGED,
         actor_id=actor.id,
         actor_role="practice_manager",
         practice_id=practice.id,
         changes={name: {"old": _plain(old), "new": _plain(new)} for name, (old, new) in changes.items()},
     )
-    session.commit()
+    uow.commit()
     return changes
 
 
@@ -246,15 +238,15 @@ class HistoryLine:
     why: str = ""
 
 
-def control_history(session: Session, practice: Practice, action: str, limit: int = 50) -> list[HistoryLine]:
+def control_history(uow: AbstractUnitOfWork, practice: Practice, action: str, limit: int = 50) -> list[HistoryLine]:
     """The practice's switch or rule changes, newest first, in words a practice manager reads."""
-    events = session.scalars(
+    events = uow.session.scalars(
         select(AuditEvent)
         .where(AuditEvent.practice_id == practice.id, AuditEvent.action == action)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ).all()
-    names = _names(session, {e.actor_user_id for e in events if e.actor_user_id})
+    names = _names(uow, {e.actor_user_id for e in events if e.actor_user_id})
     lines: list[HistoryLine] = []
     for e in events:
         who = names.get(e.actor_user_id or 0, "Unknown")
@@ -307,11 +299,47 @@ def describe_rule(value: object) -> str:
     return str(value)
 
 
+# Pages ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SwitchesPage:
+    """The services page: every switch and the history of changes to them."""
+
+    views: list[SwitchView]
+    history: list[HistoryLine]
+
+
+def switches_page(uow: AbstractUnitOfWork, practice: Practice) -> SwitchesPage:
+    """What the services page shows, read in one go."""
+    return SwitchesPage(practice_switch_views(uow, practice), control_history(uow, practice, SWITCHED))
+
+
+@dataclass(frozen=True)
+class RulesPage:
+    """The rules page: the rules as they stand, the appointment types to choose from, and past changes."""
+
+    current: PracticeRules
+    offered: SlotTypes
+    history: list[HistoryLine]
+    today: dt.date
+
+    @property
+    def offered_types(self) -> frozenset[str] | None:
+        """The types a manager may choose from, when the clinical system could be asked (else no check)."""
+        return frozenset(self.offered.names) if self.offered.from_clinical_system else None
+
+
+def rules_page(uow: AbstractUnitOfWork, practice: Practice) -> RulesPage:
+    """What the rules page shows: the database read first, then the practice's system asked for its types."""
+    current = current_rules(practice)
+    history = control_history(uow, practice, RULES_CHANGED)
+    return RulesPage(current, offered_slot_types(uow, practice), history, uow.today())
+
+
 def _uk(day: dt.date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-def _names(session: Session, ids: set[int]) -> dict[int, str]:
+def _names(uow: AbstractUnitOfWork, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(ids)))}
+    return {u.id: u.display_name for u in uow.session.scalars(select(User).where(User.id.in_(ids)))}

@@ -4,35 +4,83 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from patient_online.crypto import random_key, token_hash, tokens_match
-from patient_online.domain.errors import DomainError
+from patient_online.domain.access import VerificationMethod
+from patient_online.domain.errors import InputError, NotAllowed, NotFound
 from patient_online.domain.nhs_number import is_valid, normalise
 from patient_online.domain.patients import Demographics
-from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, User, Verification, utcnow
+from patient_online.domain.verification import LinkRequestStatus, LinkRequestView, PatientSummary
+from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, User, Verification
 
-from . import audit
-from .clinical import system_for
+from .unit_of_work import AbstractUnitOfWork
 
 LETTER_LIFETIME = dt.timedelta(days=30)
 KEY_LENGTH = 12
+ALREADY_LINKED = "Your account is already linked to your GP record"
+NOT_MATCHED = (
+    "We could not match these details with a patient registered at this practice. Check them against a letter "
+    "from your GP practice, or contact the practice"
+)
+WRONG_LETTER = (
+    "The details do not match a current linkage letter. Check the ODS code, Account ID and Linkage Key, "
+    "or ask your GP practice for a new letter"
+)
 
 
-class LinkError(DomainError):
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
+# Shared by reception's use cases -------------------------------------------------------------------------
+def require_staff(staff: User, practice: Practice, role: str = "receptionist") -> None:
+    """Only staff with the role at this practice may act on its patients (checked here too, not only by the gate)."""
+    if not any(m.practice_id == practice.id and m.role == role for m in staff.memberships):
+        raise NotAllowed("You do not have that role at this practice.")
 
 
-def practice_by_ods(session: Session, ods: str) -> Practice | None:
-    return session.scalar(select(Practice).where(Practice.ods_code == (ods or "").strip().upper()))
+def practice_patient(uow: AbstractUnitOfWork, practice: Practice, patient_id: int) -> Patient:
+    """The patient row, only if it belongs to ``practice`` (else NotFound: no cross-practice peeking)."""
+    patient = uow.session.get(Patient, patient_id)
+    if patient is None or patient.practice_id != practice.id:
+        raise NotFound("We could not find that patient at your practice.")
+    return patient
 
 
-def ensure_patient(session: Session, practice: Practice, person: Demographics) -> Patient:
+def summary(patient: Patient) -> PatientSummary:
+    return PatientSummary(
+        id=patient.id,
+        nhs_number=patient.nhs_number,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        date_of_birth=patient.date_of_birth,
+        online_account_id=patient.online_account_id,
+    )
+
+
+def request_view(request: LinkRequest) -> LinkRequestView:
+    return LinkRequestView(
+        id=request.id,
+        status=LinkRequestStatus(request.status),
+        practice_name=request.practice.name,
+        nhs_number=request.nhs_number,
+        given_name=request.given_name,
+        family_name=request.family_name,
+        date_of_birth=request.date_of_birth,
+        postcode=request.postcode,
+        email=request.user.email,
+        created_at=request.created_at,
+        rejection_reason=request.rejection_reason,
+    )
+
+
+def practice_by_ods(uow: AbstractUnitOfWork, ods: str) -> Practice | None:
+    """The practice on the gateway with this ODS code, however the person typed it."""
+    return uow.session.scalar(select(Practice).where(Practice.ods_code == (ods or "").strip().upper()))
+
+
+def ensure_patient(uow: AbstractUnitOfWork, practice: Practice, person: Demographics) -> Patient:
     """The gateway's row for a practice patient, created from the clinical system's demographics."""
+    session = uow.session
     patient = session.scalar(
         select(Patient).where(Patient.practice_id == practice.id, Patient.nhs_number == person.ref.nhs_number)
     )
@@ -44,70 +92,116 @@ def ensure_patient(session: Session, practice: Practice, person: Demographics) -
             given_name=person.given_name,
             family_name=person.family_name,
             date_of_birth=person.date_of_birth,
-            online_account_id=new_account_id(session, practice),
+            online_account_id=new_account_id(uow, practice),
         )
         session.add(patient)
     patient.flags = [{"code": f.code, "date": f.recorded_on.isoformat()} for f in person.flags]
-    patient.flags_read_at = utcnow()
+    patient.flags_read_at = uow.now()
     session.flush()
     return patient
 
 
-def new_account_id(session: Session, practice: Practice) -> str:
+def new_account_id(uow: AbstractUnitOfWork, practice: Practice) -> str:
+    """An Account ID no other patient has, for the linkage letter."""
     while True:
         candidate = f"{practice.ods_code}{secrets.randbelow(10**6):06d}"
-        if session.scalar(select(Patient.id).where(Patient.online_account_id == candidate)) is None:
+        if uow.session.scalar(select(Patient.id).where(Patient.online_account_id == candidate)) is None:
             return candidate
 
 
-def has_own_link(session: Session, user: User) -> bool:
-    return session.scalar(select(AccountLink.id).where(AccountLink.user_id == user.id).limit(1)) is not None
+def _secret(uow: AbstractUnitOfWork) -> str | None:
+    """The key the Linkage Keys' hashes are made with (the app's secret key when the settings do not say)."""
+    value = uow.setting("SECRET_KEY")
+    return str(value) if value else None
+
+
+def has_own_link(uow: AbstractUnitOfWork, user: User) -> bool:
+    """Whether the account is linked to a GP record of its own (active or suspended)."""
+    return uow.session.scalar(select(AccountLink.id).where(AccountLink.user_id == user.id).limit(1)) is not None
+
+
+def _record_taken(uow: AbstractUnitOfWork, patient: Patient) -> bool:
+    return uow.session.scalar(select(AccountLink.id).where(AccountLink.patient_id == patient.id).limit(1)) is not None
+
+
+# The patient's /link page ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinkPage:
+    """What the patient's link page shows: whether they are linked, the practices, their latest request."""
+
+    linked: bool
+    practices: list[tuple[str, str]]  # (ODS code, "Name (ODS code)")
+    latest: LinkRequestView | None
+
+
+def link_page(uow: AbstractUnitOfWork, user: User) -> LinkPage:
+    """Everything the link page needs, read at once."""
+    practices = uow.session.scalars(select(Practice).order_by(Practice.name))
+    return LinkPage(
+        linked=has_own_link(uow, user),
+        practices=[(p.ods_code, f"{p.name} ({p.ods_code})") for p in practices],
+        latest=latest_request(uow, user),
+    )
+
+
+def latest_request(uow: AbstractUnitOfWork, user: User) -> LinkRequestView | None:
+    """The account's most recent request to link, whatever its outcome, for the patient's pages to explain."""
+    found = uow.session.scalar(
+        select(LinkRequest).where(LinkRequest.user_id == user.id).order_by(LinkRequest.id.desc()).limit(1)
+    )
+    return request_view(found) if found else None
 
 
 # Linkage letters --------------------------------------------------------------------------------------
-def issue_letter(session: Session, patient: Patient, staff: User, method: str = "documents") -> str:
+def issue_letter(
+    uow: AbstractUnitOfWork,
+    staff: User,
+    practice: Practice,
+    patient_id: int,
+    method: VerificationMethod = VerificationMethod.DOCUMENTS,
+) -> str:
     """A fresh Linkage Key for the patient; any earlier key stops working. Returns the key to print."""
-    session.execute(
+    require_staff(staff, practice)
+    uow.writing()
+    patient = practice_patient(uow, practice, patient_id)
+    now = uow.now()
+    uow.session.execute(
         update(LinkageLetter)
         .where(
             LinkageLetter.patient_id == patient.id, LinkageLetter.revoked_at.is_(None), LinkageLetter.used_at.is_(None)
         )
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
     key = random_key(KEY_LENGTH)
-    session.add(
+    uow.session.add(
         LinkageLetter(
             patient_id=patient.id,
-            key_hash=token_hash(key),
+            key_hash=token_hash(key, _secret(uow)),
             issued_by_id=staff.id,
-            expires_at=utcnow() + LETTER_LIFETIME,
-            verification_method=method,
+            issued_at=now,
+            expires_at=now + LETTER_LIFETIME,
+            verification_method=method.value,
         )
     )
-    audit.record(
-        session,
+    uow.audit(
         "linkage_letter.issued",
         actor_id=staff.id,
         actor_role="receptionist",
         patient_id=patient.id,
         practice_id=patient.practice_id,
     )
-    session.commit()
+    uow.commit()
     return "-".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
-def link_with_letter(session: Session, user: User, ods: str, account_id: str, key: str) -> Patient:
+def link_with_letter(uow: AbstractUnitOfWork, user: User, ods: str, account_id: str, key: str) -> PatientSummary:
     """A correct ODS code, Account ID and unexpired Linkage Key link and verify the account at once."""
-    wrong = LinkError(
-        "The details do not match a current linkage letter. Check the ODS code, Account ID and Linkage Key, "
-        "or ask your GP practice for a new letter",
-        "key",
-    )
-    if has_own_link(session, user):
-        raise LinkError("Your account is already linked to your GP record", "key")
-    practice = practice_by_ods(session, ods)
+    uow.writing()
+    if has_own_link(uow, user):
+        raise InputError(ALREADY_LINKED, "key")
+    practice = practice_by_ods(uow, ods)
     patient = (
-        session.scalar(
+        uow.session.scalar(
             select(Patient).where(
                 Patient.practice_id == practice.id, func.upper(Patient.online_account_id) == account_id.strip().upper()
             )
@@ -116,7 +210,7 @@ def link_with_letter(session: Session, user: User, ods: str, account_id: str, ke
         else None
     )
     letter = (
-        session.scalar(
+        uow.session.scalar(
             select(LinkageLetter)
             .where(
                 LinkageLetter.patient_id == patient.id,
@@ -128,34 +222,37 @@ def link_with_letter(session: Session, user: User, ods: str, account_id: str, ke
         if patient
         else None
     )
+    now = uow.now()
     clean_key = key.replace("-", "").replace(" ", "").upper()
     if (
         letter is None
-        or letter.expires_at < utcnow()
-        or not tokens_match(letter.key_hash, clean_key)
+        or letter.expires_at < now
+        or not tokens_match(letter.key_hash, clean_key, _secret(uow))
         or patient is None
     ):
-        audit.record(session, "link.letter_failed", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
-        session.commit()
-        raise wrong
-    if session.scalar(select(AccountLink.id).where(AccountLink.patient_id == patient.id).limit(1)) is not None:
-        raise LinkError("This record is already linked to another account. Contact your GP practice", "key")
-    letter.used_at = utcnow()
+        uow.audit("link.letter_failed", actor_id=user.id, actor_role="patient", subject_user_id=user.id)
+        uow.commit()
+        raise InputError(WRONG_LETTER, "key")
+    if _record_taken(uow, patient):
+        raise InputError("This record is already linked to another account. Contact your GP practice", "key")
+    letter.used_at = now
     letter.used_by_id = user.id
-    session.add(AccountLink(user_id=user.id, patient_id=patient.id, method="linkage_letter"))
-    session.add(
+    uow.session.add(
+        AccountLink(user_id=user.id, patient_id=patient.id, method=VerificationMethod.LINKAGE_LETTER, linked_at=now)
+    )
+    uow.session.add(
         Verification(
             patient_id=patient.id,
             user_id=user.id,
             method=letter.verification_method,
             staff_id=letter.issued_by_id,
+            verified_at=now,
             notes="Linkage letter issued after identity check; used by the patient.",
         )
     )
     if not user.given_name:
         user.given_name, user.family_name = patient.given_name, patient.family_name
-    audit.record(
-        session,
+    uow.audit(
         "link.letter_used",
         actor_id=user.id,
         actor_role="patient",
@@ -163,13 +260,25 @@ def link_with_letter(session: Session, user: User, ods: str, account_id: str, ke
         subject_user_id=user.id,
         practice_id=patient.practice_id,
     )
-    session.commit()
-    return patient
+    linked = summary(patient)
+    uow.commit()
+    return linked
 
 
 # Requests for reception ---------------------------------------------------------------------------
+def _has_pending_request(uow: AbstractUnitOfWork, user: User) -> bool:
+    return (
+        uow.session.scalar(
+            select(LinkRequest.id)
+            .where(LinkRequest.user_id == user.id, LinkRequest.status == LinkRequestStatus.PENDING)
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def request_link(
-    session: Session,
+    uow: AbstractUnitOfWork,
     user: User,
     ods: str,
     nhs_number: str,
@@ -180,62 +289,61 @@ def request_link(
 ) -> None:
     """Match the details against the practice's system; a match waits for reception, no match says so.
 
-    The patient sees the same outcome page whether or not the person exists (no enumeration): only a
-    match creates a pending request, and a non-match is recorded for the audit trail.
+    The patient sees the same outcome whether the person does not exist or the details do not match theirs
+    (no enumeration): only a match creates a pending request, and a non-match is recorded for the audit trail.
     """
     number = normalise(nhs_number)
     if not is_valid(number):
-        raise LinkError("Enter a valid 10-digit NHS number", "nhs_number")
-    if has_own_link(session, user):
-        raise LinkError("Your account is already linked to your GP record", "nhs_number")
-    practice = practice_by_ods(session, ods)
+        raise InputError("Enter a valid 10-digit NHS number", "nhs_number")
+    if has_own_link(uow, user):
+        raise InputError(ALREADY_LINKED, "nhs_number")
+    practice = practice_by_ods(uow, ods)
     if practice is None:
-        raise LinkError("Choose your GP practice", "practice")
-    pending = session.scalar(
-        select(LinkRequest.id).where(LinkRequest.user_id == user.id, LinkRequest.status == "pending").limit(1)
-    )
-    if pending is not None:
-        raise LinkError("You already have a request waiting for your GP practice", "nhs_number")
-    person = system_for(practice).find_patient(number)
+        raise InputError("Choose your GP practice", "practice")
+    if _has_pending_request(uow, user):
+        raise InputError("You already have a request waiting for your GP practice", "nhs_number")
+    practice_id = practice.id
+    system = uow.clinical(practice)
+    uow.release()
+    person = system.find_patient(number)
     matched = person is not None and _matches(person, date_of_birth, family_name, postcode)
-    if not matched:
-        audit.record(
-            session,
+
+    uow.writing()
+    if person is None or not matched:
+        uow.audit(
             "link.request_unmatched",
             actor_id=user.id,
             actor_role="patient",
             subject_user_id=user.id,
-            practice_id=practice.id,
+            practice_id=practice_id,
         )
-        session.commit()
-        raise LinkError(
-            "We could not match these details with a patient registered at this practice. Check them against a letter "
-            "from your GP practice, or contact the practice",
-            "nhs_number",
-        )
-    assert person is not None
+        uow.commit()
+        raise InputError(NOT_MATCHED, "nhs_number")
+    if _has_pending_request(uow, user):
+        raise InputError("You already have a request waiting for your GP practice", "nhs_number")
     request = LinkRequest(
         user_id=user.id,
-        practice_id=practice.id,
+        practice_id=practice_id,
         nhs_number=number,
         clinical_id=person.ref.clinical_id,
         given_name=given_name.strip(),
         family_name=family_name.strip(),
         date_of_birth=date_of_birth,
         postcode=postcode.strip().upper(),
+        status=LinkRequestStatus.PENDING,
+        created_at=uow.now(),
     )
-    session.add(request)
-    session.flush()
-    audit.record(
-        session,
+    uow.session.add(request)
+    uow.flush()
+    uow.audit(
         "link.requested",
         actor_id=user.id,
         actor_role="patient",
         subject_user_id=user.id,
-        practice_id=practice.id,
+        practice_id=practice_id,
         request_id_=request.id,
     )
-    session.commit()
+    uow.commit()
 
 
 def _squash(text: str) -> str:
@@ -247,10 +355,4 @@ def _matches(person: Demographics, born: dt.date, family_name: str, postcode: st
         person.date_of_birth == born
         and _squash(person.family_name) == _squash(family_name)
         and _squash(person.postcode) == _squash(postcode)
-    )
-
-
-def pending_request(session: Session, user: User) -> LinkRequest | None:
-    return session.scalar(
-        select(LinkRequest).where(LinkRequest.user_id == user.id).order_by(LinkRequest.id.desc()).limit(1)
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from patient_online.models import Notification
@@ -39,14 +39,8 @@ class GovukNotifyNotifier:
         )
 
 
-def notifier() -> Notifier:
-    if current_app.config.get("NOTIFIER") == "notify":
-        return GovukNotifyNotifier(
-            current_app.config["NOTIFY_API_KEY"], current_app.config.get("NOTIFY_TEMPLATE_ID", "")
-        )
+def notifier_from(config: Mapping[str, Any]) -> Notifier:
+    """The notifier the settings choose: GOV.UK Notify with ``NOTIFIER=notify``, else the local outbox."""
+    if config.get("NOTIFIER") == "notify":
+        return GovukNotifyNotifier(config["NOTIFY_API_KEY"], config.get("NOTIFY_TEMPLATE_ID", ""))
     return LocalOutboxNotifier()
-
-
-def send_email(session: Session, to: str, template: str, subject: str, body: str) -> None:
-    """Send an email through the configured notifier (in the caller's transaction for the local outbox)."""
-    notifier().send_email(session, to, template, subject, body)

@@ -21,35 +21,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, has_app_context
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError
-from patient_online.extensions import WRITE_TRANSACTION
-from patient_online.models import OutboxMessage, utcnow
+from patient_online.domain.outbox import MessageStatus
+from patient_online.models import OutboxMessage
+
+from .unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("patient_online.outbox")
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 DEFAULT_MAX_ATTEMPTS = 12
 DEFAULT_BACKOFF_BASE = 5.0  # seconds before the 2nd attempt; doubles each time
 DEFAULT_BACKOFF_CAP = 1800.0  # never wait more than 30 minutes between attempts
 DEFAULT_LEASE = 60.0
+
+Prepare = Callable[[AbstractUnitOfWork, OutboxMessage], Callable[[], dict[str, Any]]]
+Bookkeeping = Callable[[AbstractUnitOfWork, OutboxMessage], None]
+
+
+def _nothing(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class Handler:
     """How to deliver one kind of message.
 
-    ``prepare`` reads what the delivery needs and returns the call to make; the outbox commits before making
-    it, so no transaction is open while the clinical system is called. ``delivered`` and ``failed`` run in
-    the transaction that marks the message delivered or failed.
+    ``prepare`` reads what the delivery needs and returns the call to make; the outbox ends the transaction
+    before making it, so none is open while the clinical system is called. ``delivered`` and ``failed`` run in
+    the transaction that marks the message delivered or failed (and commit with it).
     """
 
-    prepare: Callable[[Session, OutboxMessage], Callable[[], dict[str, Any]]]
-    delivered: Callable[[Session, OutboxMessage], None] = lambda session, message: None
-    failed: Callable[[Session, OutboxMessage], None] = lambda session, message: None
+    prepare: Prepare
+    delivered: Bookkeeping = _nothing
+    failed: Bookkeeping = _nothing
 
 
 _HANDLERS: dict[str, Handler] = {}
@@ -79,32 +86,50 @@ class DeliveryReport:
         return ", ".join(f"{o.value} {self.count(o)}" for o in Outcome if self.count(o)) or "nothing due"
 
 
-def enqueue(
-    session: Session, practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str
+def new_message(
+    practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str, now: dt.datetime
 ) -> OutboxMessage:
-    """Add a message in the caller's transaction: it commits with the change it belongs to, or not at all."""
-    message = OutboxMessage(
+    """A pending message, due at ``now``, for the caller to add to its session."""
+    return OutboxMessage(
         practice_id=practice_id,
         kind=kind,
         payload=payload,
         idempotency_key=idempotency_key,
-        status=PENDING,
+        status=MessageStatus.PENDING,
         attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now,
     )
-    session.add(message)
+
+
+def enqueue(
+    uow: AbstractUnitOfWork, practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str
+) -> OutboxMessage:
+    """Add a message in the caller's transaction: it commits with the change it belongs to, or not at all."""
+    message = new_message(practice_id, kind, payload, idempotency_key, uow.now())
+    uow.session.add(message)
     return message
 
 
-def backoff(attempts: int, base: float | None = None, cap: float | None = None) -> dt.timedelta:
+def backoff(attempts: int, base: float = DEFAULT_BACKOFF_BASE, cap: float = DEFAULT_BACKOFF_CAP) -> dt.timedelta:
     """Wait before the next try after ``attempts`` tries: exponential, capped."""
-    base = _setting("OUTBOX_BACKOFF_BASE", DEFAULT_BACKOFF_BASE) if base is None else base
-    cap = _setting("OUTBOX_BACKOFF_CAP", DEFAULT_BACKOFF_CAP) if cap is None else cap
     return dt.timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
-def deliver_due(
+def run_once(
+    make_uow: UnitOfWorkFactory,
     session: Session,
+    worker_id: str,
+    *,
+    limit: int = 100,
+    lease_seconds: float = DEFAULT_LEASE,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
+    """One round of the worker: deliver what is due with a unit of work made on ``session`` from the app's parts."""
+    return deliver_due(make_uow(session), worker_id, limit=limit, lease_seconds=lease_seconds, should_stop=should_stop)
+
+
+def deliver_due(
+    uow: AbstractUnitOfWork,
     worker_id: str,
     *,
     limit: int = 100,
@@ -113,54 +138,46 @@ def deliver_due(
 ) -> DeliveryReport:
     """Deliver messages that are due, one claim at a time, until none is left, ``limit`` or a stop request.
 
-    The outbox owns its transactions: whatever ``session`` holds is committed first.
+    The outbox owns its transactions: whatever the unit of work holds is committed first.
     """
     report = DeliveryReport()
     while len(report.outcomes) < limit and not should_stop():
-        message_id = _claim_next(session, worker_id, lease_seconds)
+        message_id = _claim_next(uow, worker_id, lease_seconds)
         if message_id is None:
             break
-        report.outcomes.append(_deliver(session, message_id, worker_id))
+        report.outcomes.append(_deliver(uow, message_id, worker_id))
     return report
 
 
 def deliver_message(
-    session: Session, message_id: int, worker_id: str, *, lease_seconds: float = DEFAULT_LEASE
+    uow: AbstractUnitOfWork, message_id: int, worker_id: str, *, lease_seconds: float = DEFAULT_LEASE
 ) -> Outcome:
     """Try one message now (the web request that created it does this); BUSY if a worker holds it."""
-    _begin_write(session)
-    now = utcnow()
-    claimed = session.execute(
+    uow.writing()
+    now = uow.now()
+    claimed = uow.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, _due(now, worker_id))
         .values(_lease_values(now, worker_id, lease_seconds))
     )
-    session.commit()
+    uow.commit()
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return Outcome.BUSY
-    return _deliver(session, message_id, worker_id)
+    return _deliver(uow, message_id, worker_id)
 
 
-def counts(session: Session) -> dict[str, int]:
+def counts(uow: AbstractUnitOfWork) -> dict[MessageStatus, int]:
     """How many messages are pending, delivered and failed (for `flask outbox status`)."""
-    from sqlalchemy import func
-
-    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).tuples()
-    return {status: int(n) for status, n in rows}
+    rows = uow.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).tuples()
+    found = {status: int(n) for status, n in rows}
+    return {status: found.get(status.value, 0) for status in MessageStatus}
 
 
 # Claiming ---------------------------------------------------------------------------------------------------
-def _begin_write(session: Session) -> None:
-    """Start a transaction that will write after reading: on SQLite it takes the write lock up front, so
-    concurrent workers wait their turn instead of failing with "database is locked" mid-way."""
-    session.commit()  # ends any transaction the session holds (a no-op when there is none)
-    session.connection(execution_options=WRITE_TRANSACTION)
-
-
 def _due(now: dt.datetime, worker_id: str) -> ColumnElement[bool]:
     """Pending, due, and not leased to another live worker (a worker may take back its own stale lease)."""
     return (
-        (OutboxMessage.status == PENDING)
+        (OutboxMessage.status == MessageStatus.PENDING.value)
         & (OutboxMessage.next_attempt_at <= now)
         & or_(
             OutboxMessage.locked_until.is_(None),
@@ -178,10 +195,11 @@ def _lease_values(now: dt.datetime, worker_id: str, lease_seconds: float) -> dic
     }
 
 
-def _claim_next(session: Session, worker_id: str, lease_seconds: float) -> int | None:
+def _claim_next(uow: AbstractUnitOfWork, worker_id: str, lease_seconds: float) -> int | None:
     """Lease the next due message to this worker and commit the lease; None when nothing is due."""
-    _begin_write(session)
-    now = utcnow()
+    uow.writing()
+    session = uow.session
+    now = uow.now()
     candidates = (
         select(OutboxMessage.id)
         .where(_due(now, worker_id))
@@ -200,51 +218,51 @@ def _claim_next(session: Session, worker_id: str, lease_seconds: float) -> int |
                 .values(_lease_values(now, worker_id, lease_seconds))
             )
             if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                session.commit()
+                uow.commit()
                 return int(message_id)
-        session.commit()
+        uow.commit()
         return None
     except BaseException:
-        session.rollback()
+        uow.rollback()
         raise
 
 
 # Delivering -------------------------------------------------------------------------------------------------
-def _deliver(session: Session, message_id: int, worker_id: str) -> Outcome:
-    message = session.get_one(OutboxMessage, message_id, populate_existing=True)
+def _deliver(uow: AbstractUnitOfWork, message_id: int, worker_id: str) -> Outcome:
+    message = uow.session.get_one(OutboxMessage, message_id, populate_existing=True)
     handler = _HANDLERS.get(message.kind)
     if handler is None:
-        return _give_up(session, message_id, worker_id, None, f"no handler for {message.kind}")
+        return _give_up(uow, message_id, worker_id, None, f"no handler for {message.kind}")
     try:
-        call = handler.prepare(session, message)
+        call = handler.prepare(uow, message)
     except DomainError as exc:
-        session.rollback()
-        return _give_up(session, message_id, worker_id, handler, type(exc).__name__)
+        uow.rollback()
+        return _give_up(uow, message_id, worker_id, handler, type(exc).__name__)
     except Exception as exc:
-        session.rollback()
+        uow.rollback()
         log.exception("outbox prepare error", extra={"fields": {"message_id": message_id}})
-        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
-    session.commit()  # no transaction open while the clinical system is called
+        return _retry(uow, message_id, worker_id, handler, type(exc).__name__)
+    uow.release()  # no transaction open while the clinical system is called
     try:
         result = call()
     except ClinicalSystemUnavailable as exc:
-        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
+        return _retry(uow, message_id, worker_id, handler, type(exc).__name__)
     except DomainError as exc:
         # The clinical system answered and refused: trying again would get the same answer.
-        return _give_up(session, message_id, worker_id, handler, f"{type(exc).__name__}: {exc.message}")
+        return _give_up(uow, message_id, worker_id, handler, f"{type(exc).__name__}: {exc.message}")
     except Exception as exc:
         log.exception("outbox delivery error", extra={"fields": {"message_id": message_id}})
-        return _retry(session, message_id, worker_id, handler, type(exc).__name__)
-    _pause_after_call()
-    return _mark_delivered(session, message_id, worker_id, handler, result)
+        return _retry(uow, message_id, worker_id, handler, type(exc).__name__)
+    _pause_after_call(uow)
+    return _mark_delivered(uow, message_id, worker_id, handler, result)
 
 
-def _mine(session: Session, message_id: int, worker_id: str) -> OutboxMessage | None:
+def _mine(uow: AbstractUnitOfWork, message_id: int, worker_id: str) -> OutboxMessage | None:
     """The message, locked, if this worker still holds its lease and it is still pending."""
-    _begin_write(session)
-    message = session.get_one(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
-    if message.status != PENDING or message.locked_by != worker_id:
-        session.commit()
+    uow.writing()
+    message = uow.session.get_one(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
+    if message.status != MessageStatus.PENDING or message.locked_by != worker_id:
+        uow.commit()
         log.info("outbox lease lost", extra={"fields": {"message_id": message_id, "worker": worker_id}})
         return None
     return message
@@ -256,18 +274,18 @@ def _release(message: OutboxMessage) -> None:
 
 
 def _mark_delivered(
-    session: Session, message_id: int, worker_id: str, handler: Handler, result: dict[str, Any]
+    uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Handler, result: dict[str, Any]
 ) -> Outcome:
-    message = _mine(session, message_id, worker_id)
+    message = _mine(uow, message_id, worker_id)
     if message is None:
         return Outcome.BUSY
-    message.status = DELIVERED
-    message.delivered_at = utcnow()
+    message.status = MessageStatus.DELIVERED
+    message.delivered_at = uow.now()
     message.result = result
     message.last_error = ""
     _release(message)
-    handler.delivered(session, message)
-    session.commit()
+    handler.delivered(uow, message)
+    uow.commit()
     log.info(
         "outbox delivered",
         extra={"fields": {"message_id": message_id, "kind": message.kind, "attempts": message.attempts}},
@@ -275,17 +293,21 @@ def _mark_delivered(
     return Outcome.DELIVERED
 
 
-def _retry(session: Session, message_id: int, worker_id: str, handler: Handler, error: str) -> Outcome:
-    message = _mine(session, message_id, worker_id)
+def _retry(uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Handler, error: str) -> Outcome:
+    message = _mine(uow, message_id, worker_id)
     if message is None:
         return Outcome.BUSY
-    if message.attempts >= int(_setting("OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)):
-        session.rollback()
-        return _give_up(session, message_id, worker_id, handler, f"gave up after {message.attempts} attempts: {error}")
+    if message.attempts >= int(uow.setting("OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)):
+        uow.rollback()
+        return _give_up(uow, message_id, worker_id, handler, f"gave up after {message.attempts} attempts: {error}")
     message.last_error = error[:500]
-    message.next_attempt_at = utcnow() + backoff(message.attempts)
+    message.next_attempt_at = uow.now() + backoff(
+        message.attempts,
+        float(uow.setting("OUTBOX_BACKOFF_BASE", DEFAULT_BACKOFF_BASE)),
+        float(uow.setting("OUTBOX_BACKOFF_CAP", DEFAULT_BACKOFF_CAP)),
+    )
     _release(message)
-    session.commit()
+    uow.commit()
     log.info(
         "outbox retry later",
         extra={"fields": {"message_id": message_id, "attempts": message.attempts, "error_type": error}},
@@ -293,30 +315,26 @@ def _retry(session: Session, message_id: int, worker_id: str, handler: Handler, 
     return Outcome.RETRY
 
 
-def _give_up(session: Session, message_id: int, worker_id: str, handler: Handler | None, error: str) -> Outcome:
-    message = _mine(session, message_id, worker_id)
+def _give_up(
+    uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Handler | None, error: str
+) -> Outcome:
+    message = _mine(uow, message_id, worker_id)
     if message is None:
         return Outcome.BUSY
-    message.status = FAILED
+    message.status = MessageStatus.FAILED
     message.last_error = error[:500]
     _release(message)
     if handler is not None:
-        handler.failed(session, message)
-    session.commit()
+        handler.failed(uow, message)
+    uow.commit()
     log.warning("outbox gave up", extra={"fields": {"message_id": message_id, "kind": message.kind}})
     return Outcome.FAILED
 
 
-def _setting(name: str, default: float) -> float:
-    if has_app_context():
-        return float(current_app.config.get(name, default))
-    return default
-
-
-def _pause_after_call() -> None:
+def _pause_after_call(uow: AbstractUnitOfWork) -> None:
     """Fault drills only: wait between the clinical system's answer and marking delivered (never in production)."""
-    if not has_app_context() or current_app.config.get("ENV") == "production":
+    if uow.setting("ENV") == "production":
         return
-    pause = float(current_app.config.get("OUTBOX_PAUSE_AFTER_CALL", 0) or 0)
+    pause = float(uow.setting("OUTBOX_PAUSE_AFTER_CALL", 0) or 0)
     if pause > 0:
         time.sleep(pause)

@@ -6,8 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from patient_online.domain.access import (
     FLAG_DECLINED,
     FLAG_ENHANCED_REVIEW,
@@ -16,28 +14,20 @@ from patient_online.domain.access import (
     EffectiveAccess,
     Service,
 )
-from patient_online.domain.errors import DomainError, NotAllowed, NotFound
+from patient_online.domain.errors import InputError, NotAllowed, NotFound
 from patient_online.domain.patients import AccessFlag
 from patient_online.domain.record import RecordLevel
-from patient_online.models import Patient, Practice, User, utcnow
+from patient_online.domain.verification import PatientSummary
+from patient_online.models import Patient, Practice, User
 
-from . import audit
 from .access import patient_access, practice_switches, stored_flags
-from .access import today as london_today
-from .clinical import system_for
+from .linking import summary
+from .unit_of_work import AbstractUnitOfWork
 
 SOURCE_PRACTICE = "practice"  # recorded by reception on the gateway
 SOURCE_CLINICAL = "clinical"  # read from the clinical system (entries without a source came from there too)
 EARLIEST_CODE_DATE = dt.date(2000, 1, 1)
 LEVEL_CHOICES = (RecordLevel.NONE, RecordLevel.SUMMARY, RecordLevel.DETAILED, RecordLevel.FULL, RecordLevel.HISTORIC)
-
-
-class AccessInvalid(DomainError):
-    """Reception's change breaks a rule; ``field`` names the answer to fix."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -53,8 +43,7 @@ class FlagView:
 class AccessPanel:
     """Everything the reception page shows about one patient's online access."""
 
-    patient: Patient
-    practice: Practice
+    patient: PatientSummary
     access: EffectiveAccess
     record_level: RecordLevel | None  # None: the practice default
     appointments_enabled: bool
@@ -78,23 +67,23 @@ class AccessChange:
     prescriptions: bool
 
 
-def _patient(session: Session, staff: User, practice: Practice, patient_id: int) -> Patient:
+def _patient(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> Patient:
     """The patient, when they belong to the practice the receptionist works at; NotFound otherwise."""
     if not any(m.practice_id == practice.id and m.role == "receptionist" for m in staff.memberships):
         raise NotAllowed("Only reception staff of this practice can change a patient's online access.")
-    patient = session.get(Patient, patient_id)
+    patient = uow.session.get(Patient, patient_id)
     if patient is None or patient.practice_id != practice.id:
         raise NotFound("We could not find that patient at your practice.")
     return patient
 
 
-def access_panel(session: Session, staff: User, practice: Practice, patient_id: int) -> AccessPanel:
+def access_panel(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> AccessPanel:
     """The patient's access settings, codes and effective access with its explanation (no audit: see view_)."""
-    patient = _patient(session, staff, practice, patient_id)
-    return _panel(session, patient)
+    patient = _patient(uow, staff, practice, patient_id)
+    return _panel(uow, patient)
 
 
-def _panel(session: Session, patient: Patient) -> AccessPanel:
+def _panel(uow: AbstractUnitOfWork, patient: Patient) -> AccessPanel:
     practice = patient.practice
     flags = [
         FlagView(
@@ -108,9 +97,8 @@ def _panel(session: Session, patient: Patient) -> AccessPanel:
         if isinstance(item, dict) and _valid_date(item.get("date"))
     ]
     return AccessPanel(
-        patient=patient,
-        practice=practice,
-        access=patient_access(session, patient),
+        patient=summary(patient),
+        access=patient_access(uow.session, patient, uow.today()),
         record_level=RecordLevel(patient.record_level) if patient.record_level else None,
         appointments_enabled=patient.appointments_enabled,
         prescriptions_enabled=patient.prescriptions_enabled,
@@ -129,18 +117,17 @@ def _valid_date(value: Any) -> bool:
     return True
 
 
-def view_patient_access(session: Session, staff: User, practice: Practice, patient_id: int) -> AccessPanel:
+def view_patient_access(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> AccessPanel:
     """The access panel, audited as a view of the patient's access codes (rule 19)."""
-    panel = access_panel(session, staff, practice, patient_id)
-    audit.record(
-        session,
+    panel = access_panel(uow, staff, practice, patient_id)
+    uow.audit(
         "access.viewed",
         actor_id=staff.id,
         actor_role="receptionist",
         patient_id=panel.patient.id,
         practice_id=practice.id,
     )
-    session.commit()
+    uow.commit()
     return panel
 
 
@@ -154,33 +141,34 @@ def _state(patient: Patient) -> dict[str, Any]:
 
 
 def set_patient_access(
-    session: Session, staff: User, practice: Practice, patient_id: int, change: AccessChange
+    uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int, change: AccessChange
 ) -> EffectiveAccess:
     """Set one patient's record level and services; the change takes effect at their next page.
 
     Refuses record access above 'none' while the patient has declined it, and the full record while an
     enhanced review is indicated: those codes are changed in the clinical system (or below) first.
     """
-    patient = _patient(session, staff, practice, patient_id)
+    uow.writing()
+    patient = _patient(uow, staff, practice, patient_id)
     flags = stored_flags(patient)
     level = change.record_level
     if level is not None and level not in LEVEL_CHOICES:
-        raise AccessInvalid("Choose a record access level", "record_level")
+        raise InputError("Choose a record access level", "record_level")
     if level is not None and level > RecordLevel.NONE:
         if not practice_switches(practice)[Service.RECORD].enabled:
-            raise AccessInvalid(
+            raise InputError(
                 "Record access is switched off for the whole practice. Choose practice default or no record access",
                 "record_level",
             )
         declined = _latest(flags, FLAG_DECLINED)
         if declined is not None:
-            raise AccessInvalid(
+            raise InputError(
                 f"This patient declined online record access on {_uk(declined)}. "
                 "Remove that code before giving record access",
                 "record_level",
             )
     if level is not None and level >= RecordLevel.FULL and _review_in_force(flags):
-        raise AccessInvalid(
+        raise InputError(
             "An enhanced review is indicated for this patient. A clinician must record ‘enhanced review not "
             "indicated’ before the full record can be given",
             "record_level",
@@ -189,14 +177,15 @@ def set_patient_access(
     new_level = level.value if level is not None else None
     if patient.record_level != new_level:
         patient.record_level = new_level
-        patient.record_level_set_at = utcnow() if new_level is not None else None
+        patient.record_level_set_at = uow.now() if new_level is not None else None
     patient.appointments_enabled = change.appointments
     patient.prescriptions_enabled = change.prescriptions
     new = _state(patient)
     if new != old:
-        _audit_change(session, staff, practice, patient, old, new)
-        session.commit()
-    return patient_access(session, patient)
+        _audit_change(uow, staff, practice, patient, old, new)
+    access = patient_access(uow.session, patient, uow.today())
+    uow.commit()
+    return access
 
 
 def _latest(flags: tuple[AccessFlag, ...], code: str) -> dt.date | None:
@@ -210,11 +199,10 @@ def _review_in_force(flags: tuple[AccessFlag, ...]) -> bool:
 
 
 def _audit_change(
-    session: Session, staff: User, practice: Practice, patient: Patient, old: dict[str, Any], new: dict[str, Any]
+    uow: AbstractUnitOfWork, staff: User, practice: Practice, patient: Patient, old: dict[str, Any], new: dict[str, Any]
 ) -> None:
     changed = {k for k in new if new[k] != old[k]}
-    audit.record(
-        session,
+    uow.audit(
         "access.changed",
         actor_id=staff.id,
         actor_role="receptionist",
@@ -226,60 +214,64 @@ def _audit_change(
 
 
 def record_flag(
-    session: Session, staff: User, practice: Practice, patient_id: int, code: str, recorded_on: dt.date | None
+    uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int, code: str, recorded_on: dt.date | None
 ) -> None:
     """Record one of the rule 8 codes on the gateway, for a clinical system that cannot send them."""
-    patient = _patient(session, staff, practice, patient_id)
+    uow.writing()
+    patient = _patient(uow, staff, practice, patient_id)
     if code not in FLAG_LABELS:
-        raise AccessInvalid("Choose which code to record", "code")
+        raise InputError("Choose which code to record", "code")
     if recorded_on is None:
-        raise AccessInvalid("Enter the date the code was recorded", "recorded_on")
-    if recorded_on > london_today():
-        raise AccessInvalid("Date must be today or in the past", "recorded_on")
+        raise InputError("Enter the date the code was recorded", "recorded_on")
+    if recorded_on > uow.today():
+        raise InputError("Date must be today or in the past", "recorded_on")
     if recorded_on < EARLIEST_CODE_DATE:
-        raise AccessInvalid("Date must be in 2000 or later", "recorded_on")
+        raise InputError("Date must be in 2000 or later", "recorded_on")
     old = _state(patient)
     patient.flags = [
         *(patient.flags or []),
         {"code": code, "date": recorded_on.isoformat(), "source": SOURCE_PRACTICE},
     ]
-    _audit_change(session, staff, practice, patient, old, _state(patient))
-    session.commit()
+    _audit_change(uow, staff, practice, patient, old, _state(patient))
+    uow.commit()
 
 
-def remove_flag(session: Session, staff: User, practice: Practice, patient_id: int, index: int) -> None:
+def remove_flag(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int, index: int) -> None:
     """Remove a code that reception recorded on the gateway; codes from the clinical system are changed there."""
-    patient = _patient(session, staff, practice, patient_id)
+    uow.writing()
+    patient = _patient(uow, staff, practice, patient_id)
     flags = list(patient.flags or [])
     if not 0 <= index < len(flags) or flags[index].get("source") != SOURCE_PRACTICE:
-        raise AccessInvalid("This code comes from the clinical system. Change it there, then read the codes again")
+        raise InputError("This code comes from the clinical system. Change it there, then read the codes again")
     old = _state(patient)
     patient.flags = flags[:index] + flags[index + 1 :]
-    _audit_change(session, staff, practice, patient, old, _state(patient))
-    session.commit()
+    _audit_change(uow, staff, practice, patient, old, _state(patient))
+    uow.commit()
 
 
-def refresh_flags(session: Session, staff: User, practice: Practice, patient_id: int) -> int:
+def refresh_flags(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> int:
     """Read the patient's access codes again from the clinical system; returns how many it holds.
 
     The database transaction is closed before the clinical system is called, and a new one records the outcome.
     """
-    patient = _patient(session, staff, practice, patient_id)
+    patient = _patient(uow, staff, practice, patient_id)
     nhs_number = patient.nhs_number
-    session.commit()  # nothing to write yet: end the read transaction before the call
-    found = system_for(practice).find_patient(nhs_number)  # ClinicalSystemError reaches the page as it is
+    system = uow.clinical(practice)
+    uow.release()
+    found = system.find_patient(nhs_number)  # ClinicalSystemError reaches the page as it is
     if found is None:
-        raise AccessInvalid("This patient was not found in the clinical system. Check their NHS number")
-    patient = _patient(session, staff, practice, patient_id)
+        raise InputError("This patient was not found in the clinical system. Check their NHS number")
+    uow.writing()
+    patient = _patient(uow, staff, practice, patient_id)
     old = _state(patient)
     kept = [f for f in patient.flags or [] if isinstance(f, dict) and f.get("source") == SOURCE_PRACTICE]
     read = [{"code": f.code, "date": f.recorded_on.isoformat(), "source": SOURCE_CLINICAL} for f in found.flags]
     patient.flags = read + kept
-    patient.flags_read_at = utcnow()
+    patient.flags_read_at = uow.now()
     new = _state(patient)
     if _codes(new["flags"]) != _codes(old["flags"]):
-        _audit_change(session, staff, practice, patient, old, new)
-    session.commit()
+        _audit_change(uow, staff, practice, patient, old, new)
+    uow.commit()
     return len(read)
 
 

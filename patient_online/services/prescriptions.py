@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from patient_online.domain.access import Service
-from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, NotAllowed, NotFound
+from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, InputError, NotAllowed, NotFound
 from patient_online.domain.patients import PatientRef
 from patient_online.domain.prescriptions import (
     PrescriptionRules,
@@ -32,21 +31,14 @@ from patient_online.domain.prescriptions import (
     ready_by,
     template_lines,
 )
-from patient_online.extensions import WRITE_TRANSACTION
-from patient_online.models import OutboxMessage, Patient, Pharmacy, Practice, PrescriptionOrder, User
-from patient_online.services import audit, clinical, notify, outbox
-from patient_online.services.access import Acting, today
+from patient_online.models import AuditEvent, OutboxMessage, Patient, Pharmacy, Practice, PrescriptionOrder, User
+from patient_online.services import outbox
+from patient_online.services.access import Acting
+from patient_online.services.unit_of_work import AbstractUnitOfWork
 
 KIND = "prescription.request"
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,80}")
-
-
-class OrderInvalid(DomainError):
-    """The order cannot be accepted as it is; ``field`` names the form field the message belongs to."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+CANNOT_CANCEL = "This request cannot be cancelled now, because your GP practice has already dealt with it."
 
 
 def rules_for(practice: Practice) -> PrescriptionRules:
@@ -58,23 +50,59 @@ def rules_for(practice: Practice) -> PrescriptionRules:
     )
 
 
-def _write(session: Session) -> None:
-    """Start a transaction that reads then writes; on SQLite it takes the write lock first, so concurrent
-    requests queue instead of failing with "database is locked"."""
-    session.commit()
-    session.connection(execution_options=WRITE_TRANSACTION)
-
-
 def new_idempotency_key() -> str:
     """A fresh key for an order form: every submission of that form makes at most one request."""
     return uuid.uuid4().hex
+
+
+# What the use cases return ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PharmacyInfo:
+    """A community pharmacy, as the pages show it."""
+
+    ods_code: str
+    name: str
+    address: str
+    postcode: str
+    phone: str
+
+    @classmethod
+    def of(cls, row: Pharmacy) -> PharmacyInfo:
+        return cls(row.ods_code, row.name, row.address, row.postcode, row.phone)
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """The gateway's copy of one order, as its confirmation page shows it."""
+
+    id: int
+    status: RequestStatus
+    item_ids: tuple[str, ...]
+    item_names: tuple[str, ...]
+    note: str
+    pharmacy_ods: str
+    ready_by: dt.date | None
+    external_id: str
+
+    @classmethod
+    def of(cls, row: PrescriptionOrder) -> OrderSummary:
+        return cls(
+            id=row.id,
+            status=RequestStatus(row.status),
+            item_ids=tuple(row.item_ids),
+            item_names=tuple(row.item_names),
+            note=row.note,
+            pharmacy_ods=row.pharmacy_ods,
+            ready_by=row.ready_by,
+            external_id=row.external_id,
+        )
 
 
 # The template ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TemplateView:
     lines: list[TemplateLine]
-    pharmacy: Pharmacy | None
+    pharmacy: PharmacyInfo | None
     rules: PrescriptionRules
 
     @property
@@ -86,40 +114,40 @@ class TemplateView:
         return [line for line in self.lines if not line.orderable]
 
 
-def repeat_template(session: Session, acting: Acting) -> TemplateView:
+def repeat_template(uow: AbstractUnitOfWork, acting: Acting) -> TemplateView:
     """The patient's medication with what can be ordered online and, for the rest, why not (rule 12)."""
     acting.require(Service.PRESCRIPTIONS)
-    orders = _orders(session, acting.patient.id, outstanding_only=True)
-    session.commit()  # no transaction open across the clinical-system calls
-    system = clinical.system_for(acting.practice)
-    items = system.list_repeat_template(acting.ref)
-    requests = _merge(orders, system.list_requests(acting.ref))
+    orders = _orders(uow, acting.patient.id, outstanding_only=True)
+    system, ref = uow.clinical(acting.practice), acting.ref
+    uow.release()
+    items = system.list_repeat_template(ref)
+    requests = _merge(orders, system.list_requests(ref))
     rules = rules_for(acting.practice)
-    _write(session)
+    uow.writing()
     view = TemplateView(
-        lines=template_lines(items, rules, requests, today()),
-        pharmacy=_pharmacy(session, acting.patient.nominated_pharmacy_ods),
+        lines=template_lines(items, rules, requests, uow.today()),
+        pharmacy=_pharmacy(uow, acting.patient.nominated_pharmacy_ods),
         rules=rules,
     )
-    _audit(session, acting, "prescription.template_viewed", items=len(items))
-    session.commit()
+    _audit(uow, acting, "prescription.template_viewed", items=len(items))
+    uow.commit()
     return view
 
 
 # Ordering -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OrderResult:
-    order: PrescriptionOrder
-    pharmacy: Pharmacy | None
+    order: OrderSummary
+    pharmacy: PharmacyInfo | None
     replayed: bool  # the same form was submitted before: this is that order
 
     @property
     def status(self) -> RequestStatus:
-        return RequestStatus(self.order.status)
+        return self.order.status
 
 
 def order_repeats(
-    session: Session,
+    uow: AbstractUnitOfWork,
     acting: Acting,
     item_ids: Sequence[str],
     note: str,
@@ -134,23 +162,24 @@ def order_repeats(
     acting.require(Service.PRESCRIPTIONS)
     key = idempotency_key.strip()
     if not KEY_RE.fullmatch(key):
-        raise OrderInvalid("items", "Something went wrong with this form. Go back to your medicines and start again.")
-    existing = _replay(session, acting, key)
+        raise InputError("Something went wrong with this form. Go back to your medicines and start again.", "items")
+    existing = _replay(uow, acting, key)
     if existing is not None:
         return existing
     rules = rules_for(acting.practice)
     note = note.strip()
     problem = note_problem(note, rules)
     if problem:
-        raise OrderInvalid("note", problem)
+        raise InputError(problem, "note")
     wanted = list(dict.fromkeys(i for i in item_ids if i))
     if not wanted:
-        raise OrderInvalid("items", "Select at least one medicine to order")
-    pharmacy = _pharmacy(session, acting.patient.nominated_pharmacy_ods)
+        raise InputError("Select at least one medicine to order", "items")
+    pharmacy = _pharmacy(uow, acting.patient.nominated_pharmacy_ods)
     if pharmacy is None:
-        raise OrderInvalid("pharmacy", "Choose a pharmacy for your prescriptions before you order")
-    names = _check_orderable(session, acting, rules, wanted, offered or {})
+        raise InputError("Choose a pharmacy for your prescriptions before you order", "pharmacy")
+    names = _check_orderable(uow, acting, rules, wanted, offered or {})
 
+    uow.writing()
     order = PrescriptionOrder(
         patient_id=acting.patient.id,
         ordered_by_id=acting.user.id,
@@ -160,104 +189,105 @@ def order_repeats(
         note=note,
         pharmacy_ods=pharmacy.ods_code,
         status=RequestStatus.QUEUED.value,
-        ready_by=ready_by(today(), rules),
+        ready_by=ready_by(uow.today(), rules),
     )
-    session.add(order)
+    uow.session.add(order)
     try:
-        session.flush()
+        uow.flush()
         message = outbox.enqueue(
-            session, acting.practice.id, KIND, {"order_id": order.id, "patient_id": acting.patient.id}, key
+            uow, acting.practice.id, KIND, {"order_id": order.id, "patient_id": acting.patient.id}, key
         )
-        _audit(
-            session, acting, "prescription.ordered", order_id=order.id, items=len(wanted), pharmacy=pharmacy.ods_code
-        )
-        session.commit()
+        _audit(uow, acting, "prescription.ordered", order_id=order.id, items=len(wanted), pharmacy=pharmacy.ods_code)
+        uow.commit()
     except IntegrityError:
-        session.rollback()  # a twin submission with the same key won the race: that one is the order
-        replayed = _replay(session, acting, key)
+        uow.rollback()  # a twin submission with the same key won the race: that one is the order
+        replayed = _replay(uow, acting, key)
         if replayed is None:
             raise
         return replayed
 
-    outbox.deliver_message(session, message.id, worker_id=f"web-{uuid.uuid4().hex[:12]}")
-    _write(session)
-    session.refresh(order)
-    _confirm(session, acting.user, order, pharmacy, acting.practice)
-    session.commit()
-    return OrderResult(order, pharmacy, replayed=False)
+    outbox.deliver_message(uow, message.id, worker_id=f"web-{uuid.uuid4().hex[:12]}")
+    uow.writing()
+    uow.session.refresh(order)
+    _confirm(uow, acting.user, order, pharmacy, acting.practice)
+    uow.commit()
+    return OrderResult(OrderSummary.of(order), pharmacy, replayed=False)
 
 
-def _replay(session: Session, acting: Acting, key: str) -> OrderResult | None:
-    order = session.scalar(select(PrescriptionOrder).where(PrescriptionOrder.idempotency_key == key))
+def _replay(uow: AbstractUnitOfWork, acting: Acting, key: str) -> OrderResult | None:
+    order = uow.session.scalar(select(PrescriptionOrder).where(PrescriptionOrder.idempotency_key == key))
     if order is None:
         return None
     if order.patient_id != acting.patient.id:
         raise NotAllowed()
-    return OrderResult(order, _pharmacy(session, order.pharmacy_ods), replayed=True)
+    return OrderResult(OrderSummary.of(order), _pharmacy(uow, order.pharmacy_ods), replayed=True)
 
 
 def _check_orderable(
-    session: Session, acting: Acting, rules: PrescriptionRules, wanted: list[str], offered: Mapping[str, str]
+    uow: AbstractUnitOfWork, acting: Acting, rules: PrescriptionRules, wanted: list[str], offered: Mapping[str, str]
 ) -> dict[str, str]:
     """Names of the wanted items after checking rule 12 again; falls back on ``offered`` when the link is down."""
-    orders = _orders(session, acting.patient.id, outstanding_only=True)
-    session.commit()
-    system = clinical.system_for(acting.practice)
+    orders = _orders(uow, acting.patient.id, outstanding_only=True)
+    system, ref = uow.clinical(acting.practice), acting.ref
+    uow.release()
     try:
-        items = system.list_repeat_template(acting.ref)
-        requests = _merge(orders, system.list_requests(acting.ref))
+        items = system.list_repeat_template(ref)
+        requests = _merge(orders, system.list_requests(ref))
     except ClinicalSystemUnavailable:
         outstanding = outstanding_item_ids(_merge(orders, []))
         for item_id in wanted:
             if item_id not in offered:
-                raise OrderInvalid("items", "Select medicines from the list") from None
+                raise InputError("Select medicines from the list", "items") from None
             if item_id in outstanding:
-                raise OrderInvalid("items", f"{offered[item_id]}: you have already requested this") from None
+                raise InputError(f"{offered[item_id]}: you have already requested this", "items") from None
         return {i: offered[i] for i in wanted}
-    lines = {line.item.id: line for line in template_lines(items, rules, requests, today())}
+    lines = {line.item.id: line for line in template_lines(items, rules, requests, uow.today())}
     for item_id in wanted:
         line = lines.get(item_id)
         if line is None:
-            raise OrderInvalid("items", "Select medicines from the list")
+            raise InputError("Select medicines from the list", "items")
         if line.reason is not None:
-            raise OrderInvalid("items", f"{line.item.name} cannot be ordered online. {line.reason.value}")
+            raise InputError(f"{line.item.name} cannot be ordered online. {line.reason.value}", "items")
     return {i: lines[i].item.name for i in wanted}
 
 
-def order_for(session: Session, acting: Acting, order_id: int) -> OrderResult:
+def order_for(uow: AbstractUnitOfWork, acting: Acting, order_id: int) -> OrderResult:
     """One of the patient's own orders, for its confirmation page."""
     acting.require(Service.PRESCRIPTIONS)
-    order = session.get(PrescriptionOrder, order_id)
+    order = uow.session.get(PrescriptionOrder, order_id)
     if order is None or order.patient_id != acting.patient.id:
         raise NotFound("We could not find that request.")
-    return OrderResult(order, _pharmacy(session, order.pharmacy_ods), replayed=True)
+    return OrderResult(OrderSummary.of(order), _pharmacy(uow, order.pharmacy_ods), replayed=True)
 
 
-def _confirm(session: Session, user: User, order: PrescriptionOrder, pharmacy: Pharmacy, practice: Practice) -> None:
+def _confirm(
+    uow: AbstractUnitOfWork, user: User, order: PrescriptionOrder, pharmacy: PharmacyInfo, practice: Practice
+) -> None:
     ready = f"{order.ready_by.day} {order.ready_by:%B %Y}" if order.ready_by else ""
-    if order.status == RequestStatus.QUEUED.value:
+    status = RequestStatus(order.status)
+    if status is RequestStatus.QUEUED:
         body = (
             f"We have your repeat prescription request for {practice.name}. Their system is not available at the "
             "moment, so we will send your request as soon as it is, and email you when we have."
         )
-    elif order.status == RequestStatus.FAILED.value:
+    elif status is RequestStatus.FAILED:
         body = (
             f"We could not send your repeat prescription request to {practice.name}. Contact them on {practice.phone}."
         )
     else:
         body = f"Your repeat prescription request has been sent to {practice.name}."
-    if order.status != RequestStatus.FAILED.value:
+    if status is not RequestStatus.FAILED:
         body += f" It should be ready at {pharmacy.name} by {ready}. Sign in to see its progress."
-    notify.send_email(session, user.email, "prescription_ordered", "Your repeat prescription request", body)
+    uow.send_email(user.email, "prescription_ordered", "Your repeat prescription request", body)
 
 
 # The outbox handler: deliver a queued order to the clinical system ------------------------------------------
-def _prepare_delivery(session: Session, message: OutboxMessage) -> Callable[[], dict[str, Any]]:
-    order = session.get(PrescriptionOrder, message.payload["order_id"])
+def _prepare_delivery(uow: AbstractUnitOfWork, message: OutboxMessage) -> Callable[[], dict[str, Any]]:
+    order = uow.session.get(PrescriptionOrder, message.payload["order_id"])
     if order is None:
         raise NotFound("The order has gone.")
-    patient = session.get_one(Patient, order.patient_id)
-    system = clinical.system_for(patient.practice)
+    patient = uow.session.get_one(Patient, order.patient_id)
+    system = uow.clinical_systems.system_for(patient.practice)  # the outbox calls it with no transaction open
     ref = PatientRef(patient.practice.ods_code, patient.nhs_number, patient.clinical_id)
     item_ids, note, pharmacy, key = list(order.item_ids), order.note, order.pharmacy_ods, message.idempotency_key
 
@@ -268,17 +298,16 @@ def _prepare_delivery(session: Session, message: OutboxMessage) -> Callable[[], 
     return call
 
 
-def _delivered(session: Session, message: OutboxMessage) -> None:
-    order = session.get(PrescriptionOrder, message.payload["order_id"])
+def _delivered(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:
+    order = uow.session.get(PrescriptionOrder, message.payload["order_id"])
     if order is None:
         return
     was_queued_for_patient = message.attempts > 1  # the patient was told it is queued
     order.external_id = str(message.result.get("request_id", ""))
-    if order.status in (RequestStatus.QUEUED.value, RequestStatus.FAILED.value):
-        order.status = str(message.result.get("status") or RequestStatus.REQUESTED.value)
-    patient = session.get_one(Patient, order.patient_id)
-    audit.record(
-        session,
+    if RequestStatus(order.status) in (RequestStatus.QUEUED, RequestStatus.FAILED):
+        order.status = RequestStatus(message.result.get("status") or RequestStatus.REQUESTED).value
+    patient = uow.session.get_one(Patient, order.patient_id)
+    uow.audit(
         "prescription.sent",
         actor_role="system",
         patient_id=patient.id,
@@ -288,7 +317,7 @@ def _delivered(session: Session, message: OutboxMessage) -> None:
     )
     if was_queued_for_patient:
         _tell(
-            session,
+            uow,
             order,
             "Your repeat prescription request has been sent",
             f"Your repeat prescription request has now been sent to {patient.practice.name}. "
@@ -296,14 +325,13 @@ def _delivered(session: Session, message: OutboxMessage) -> None:
         )
 
 
-def _failed(session: Session, message: OutboxMessage) -> None:
-    order = session.get(PrescriptionOrder, message.payload.get("order_id"))
+def _failed(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:
+    order = uow.session.get(PrescriptionOrder, message.payload.get("order_id"))
     if order is None:
         return
     order.status = RequestStatus.FAILED.value
-    patient = session.get_one(Patient, order.patient_id)
-    audit.record(
-        session,
+    patient = uow.session.get_one(Patient, order.patient_id)
+    uow.audit(
         "prescription.failed",
         actor_role="system",
         patient_id=patient.id,
@@ -311,7 +339,7 @@ def _failed(session: Session, message: OutboxMessage) -> None:
         order_id=order.id,
     )
     _tell(
-        session,
+        uow,
         order,
         "We could not send your repeat prescription request",
         f"We could not send your repeat prescription request to {patient.practice.name}. "
@@ -326,12 +354,8 @@ outbox.register(KIND, outbox.Handler(prepare=_prepare_delivery, delivered=_deliv
 @dataclass(frozen=True)
 class RequestLine:
     request: RepeatRequest
-    order: PrescriptionOrder | None
-    pharmacy: Pharmacy | None
-
-    @property
-    def ready_by(self) -> dt.date | None:
-        return self.order.ready_by if self.order else None
+    ready_by: dt.date | None  # the gateway's estimate, for the requests it sent
+    pharmacy: PharmacyInfo | None
 
     @property
     def cancellable(self) -> bool:
@@ -344,90 +368,94 @@ class RequestHistory:
     up_to_date: bool  # False when the clinical system could not be asked: statuses may be old
 
 
-def list_requests(session: Session, acting: Acting) -> RequestHistory:
+def list_requests(uow: AbstractUnitOfWork, acting: Acting) -> RequestHistory:
     """The patient's requests, newest first: the clinical system's, with the orders still queued here (rule 13).
 
     A status the clinical system reports that differs from the gateway's copy is taken, and the patient told.
     """
     acting.require(Service.PRESCRIPTIONS)
-    orders = _orders(session, acting.patient.id)
-    session.commit()
+    orders = _orders(uow, acting.patient.id)
+    system, ref = uow.clinical(acting.practice), acting.ref
+    uow.release()
     up_to_date = True
     try:
-        clinical_requests = clinical.system_for(acting.practice).list_requests(acting.ref)
+        clinical_requests = system.list_requests(ref)
     except ClinicalSystemUnavailable:
         clinical_requests, up_to_date = [], False
-    _write(session)
-    _apply_statuses(session, orders, clinical_requests)
+    uow.writing()
+    _apply_statuses(uow, orders, clinical_requests)
     by_external = {o.external_id: o for o in orders if o.external_id}
     by_local = {f"order-{o.id}": o for o in orders}
-    pharmacies = {p.ods_code: p for p in session.scalars(select(Pharmacy))}
-    lines = [
-        RequestLine(r, by_external.get(r.id) or by_local.get(r.id), pharmacies.get(r.pharmacy_ods))
-        for r in _merge(orders, clinical_requests)
-    ]
-    _audit(session, acting, "prescription.requests_viewed", requests=len(lines))
-    session.commit()
+    pharmacies = {p.ods_code: PharmacyInfo.of(p) for p in uow.session.scalars(select(Pharmacy))}
+    lines = []
+    for r in _merge(orders, clinical_requests):
+        order = by_external.get(r.id) or by_local.get(r.id)
+        lines.append(RequestLine(r, order.ready_by if order else None, pharmacies.get(r.pharmacy_ods)))
+    _audit(uow, acting, "prescription.requests_viewed", requests=len(lines))
+    uow.commit()
     return RequestHistory(lines, up_to_date)
 
 
-def cancel_request(session: Session, acting: Acting, request_id: str) -> RepeatRequest:
+def cancel_request(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> RepeatRequest:
     """Withdraw a request the practice has not acted on yet (rule 13)."""
     acting.require(Service.PRESCRIPTIONS)
-    session.commit()
-    system = clinical.system_for(acting.practice)
-    current = next((r for r in system.list_requests(acting.ref) if r.id == request_id), None)
+    system, ref = uow.clinical(acting.practice), acting.ref
+    uow.release()
+    current = next((r for r in system.list_requests(ref) if r.id == request_id), None)
     if current is None:
         raise NotFound("We could not find that request.")
     if not current.status.cancellable:
-        raise DomainError("This request cannot be cancelled now, because your GP practice has already dealt with it.")
-    cancelled = system.cancel_request(acting.ref, request_id)
+        raise DomainError(CANNOT_CANCEL)
+    cancelled = system.cancel_request(ref, request_id)
     if cancelled.status is not RequestStatus.CANCELLED:
-        raise DomainError("This request cannot be cancelled now, because your GP practice has already dealt with it.")
-    _write(session)
-    order = session.scalar(
+        raise DomainError(CANNOT_CANCEL)
+    uow.writing()
+    order = uow.session.scalar(
         select(PrescriptionOrder).where(
             PrescriptionOrder.patient_id == acting.patient.id, PrescriptionOrder.external_id == request_id
         )
     )
     if order is not None:
         order.status = RequestStatus.CANCELLED.value
-    _audit(session, acting, "prescription.cancelled", request_id=request_id, order_id=order.id if order else None)
-    session.commit()
+    _audit(uow, acting, "prescription.cancelled", request_id=request_id, order_id=order.id if order else None)
+    uow.commit()
     return cancelled
 
 
-def request_for(session: Session, acting: Acting, request_id: str) -> RequestLine:
+def request_for(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> RequestLine:
     """One request of the patient's (for the page that asks whether to cancel it)."""
-    history = list_requests(session, acting)
+    history = list_requests(uow, acting)
     line = next((x for x in history.lines if x.request.id == request_id), None)
     if line is None:
         raise NotFound("We could not find that request.")
     return line
 
 
-def sync_patient_requests(session: Session, practice: Practice, clinical_id: str) -> int:
+def sync_patient_requests(uow: AbstractUnitOfWork, practice: Practice, clinical_id: str) -> int:
     """Take the clinical system's statuses for one patient's orders and tell the patient of changes.
 
     The demo clinical system calls this after its staff act on a request, standing in for the notification a
     real system would send; the patient's own pages do the same whenever they are looked at.
     """
-    patient = session.scalar(
+    patient = uow.session.scalar(
         select(Patient).where(Patient.practice_id == practice.id, Patient.clinical_id == clinical_id)
     )
     if patient is None:
         return 0
-    orders = _orders(session, patient.id)
-    session.commit()
+    orders = _orders(uow, patient.id)
+    system = uow.clinical(practice)
     ref = PatientRef(practice.ods_code, patient.nhs_number, patient.clinical_id)
-    requests = clinical.system_for(practice).list_requests(ref)
-    _write(session)
-    changed = _apply_statuses(session, orders, requests)
-    session.commit()
+    uow.release()
+    requests = system.list_requests(ref)
+    uow.writing()
+    changed = _apply_statuses(uow, orders, requests)
+    uow.commit()
     return changed
 
 
-def _apply_statuses(session: Session, orders: Iterable[PrescriptionOrder], requests: Iterable[RepeatRequest]) -> int:
+def _apply_statuses(
+    uow: AbstractUnitOfWork, orders: Iterable[PrescriptionOrder], requests: Iterable[RepeatRequest]
+) -> int:
     """Copy newer statuses onto the gateway's orders; each change is audited and told to the patient once."""
     by_external = {o.external_id: o for o in orders if o.external_id}
     changed = 0
@@ -438,22 +466,21 @@ def _apply_statuses(session: Session, orders: Iterable[PrescriptionOrder], reque
         order.status = request.status.value
         order.rejection_reason = request.rejection_reason
         changed += 1
-        patient = session.get_one(Patient, order.patient_id)
-        audit.record(
-            session,
+        patient = uow.session.get_one(Patient, order.patient_id)
+        uow.audit(
             f"prescription.{request.status.value}",
             actor_role="staff",
             patient_id=patient.id,
             practice_id=patient.practice_id,
             order_id=order.id,
         )
-        message = _status_message(session, request, patient.practice)
+        message = _status_message(uow, request, patient.practice)
         if message is not None:
-            _tell(session, order, *message)
+            _tell(uow, order, *message)
     return changed
 
 
-def _status_message(session: Session, request: RepeatRequest, practice: Practice) -> tuple[str, str] | None:
+def _status_message(uow: AbstractUnitOfWork, request: RepeatRequest, practice: Practice) -> tuple[str, str] | None:
     if request.status is RequestStatus.APPROVED:
         return (
             "Your repeat prescription request has been approved",
@@ -468,7 +495,7 @@ def _status_message(session: Session, request: RepeatRequest, practice: Practice
             f"Contact the practice on {practice.phone} if you need help.",
         )
     if request.status is RequestStatus.ISSUED:
-        pharmacy = _pharmacy(session, request.pharmacy_ods)
+        pharmacy = _pharmacy(uow, request.pharmacy_ods)
         where = pharmacy.name if pharmacy else "your pharmacy"
         return (
             "Your prescription has been sent to your pharmacy",
@@ -477,16 +504,16 @@ def _status_message(session: Session, request: RepeatRequest, practice: Practice
     return None
 
 
-def _tell(session: Session, order: PrescriptionOrder, subject: str, body: str) -> None:
-    user = session.get(User, order.ordered_by_id)
+def _tell(uow: AbstractUnitOfWork, order: PrescriptionOrder, subject: str, body: str) -> None:
+    user = uow.session.get(User, order.ordered_by_id)
     if user is not None and user.active:
-        notify.send_email(session, user.email, "prescription_status", subject, body)
+        uow.send_email(user.email, "prescription_status", subject, body)
 
 
 OUTSTANDING = [status.value for status in RequestStatus if status.outstanding]
 
 
-def _orders(session: Session, patient_id: int, outstanding_only: bool = False) -> list[PrescriptionOrder]:
+def _orders(uow: AbstractUnitOfWork, patient_id: int, outstanding_only: bool = False) -> list[PrescriptionOrder]:
     """The gateway's copies of the patient's orders, newest first; ``outstanding_only`` for the checks of rule
     12, which need only those (the whole history grows with every order a patient ever made)."""
     stmt = (
@@ -496,7 +523,7 @@ def _orders(session: Session, patient_id: int, outstanding_only: bool = False) -
     )
     if outstanding_only:
         stmt = stmt.where(PrescriptionOrder.status.in_(OUTSTANDING))
-    return list(session.scalars(stmt))
+    return list(uow.session.scalars(stmt))
 
 
 def _merge(orders: Iterable[PrescriptionOrder], clinical_requests: Iterable[RepeatRequest]) -> list[RepeatRequest]:
@@ -521,9 +548,8 @@ def _merge(orders: Iterable[PrescriptionOrder], clinical_requests: Iterable[Repe
     return sorted(known, key=lambda r: r.requested_at, reverse=True)
 
 
-def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None:
-    audit.record(
-        session,
+def _audit(uow: AbstractUnitOfWork, acting: Acting, action: str, **detail: Any) -> AuditEvent:
+    return uow.audit(
         action,
         actor_id=acting.user.id,
         actor_role=acting.actor_role,
@@ -534,17 +560,18 @@ def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None
 
 
 # The nominated pharmacy (rule 14) -------------------------------------------------------------------------
-def _pharmacy(session: Session, ods_code: str) -> Pharmacy | None:
-    return session.get(Pharmacy, ods_code) if ods_code else None
+def _pharmacy(uow: AbstractUnitOfWork, ods_code: str) -> PharmacyInfo | None:
+    row = uow.session.get(Pharmacy, ods_code) if ods_code else None
+    return PharmacyInfo.of(row) if row is not None else None
 
 
-def nominated_pharmacy(session: Session, acting: Acting) -> Pharmacy | None:
+def nominated_pharmacy(uow: AbstractUnitOfWork, acting: Acting) -> PharmacyInfo | None:
     """The pharmacy the patient's electronic prescriptions go to."""
     acting.require(Service.PRESCRIPTIONS)
-    return _pharmacy(session, acting.patient.nominated_pharmacy_ods)
+    return _pharmacy(uow, acting.patient.nominated_pharmacy_ods)
 
 
-def search_pharmacies(session: Session, acting: Acting, query: str = "") -> list[Pharmacy]:
+def search_pharmacies(uow: AbstractUnitOfWork, acting: Acting, query: str = "") -> list[PharmacyInfo]:
     """Pharmacies whose name, town or postcode matches ``query`` (all of them when it is empty)."""
     acting.require(Service.PRESCRIPTIONS)
     stmt = select(Pharmacy).order_by(Pharmacy.name)
@@ -560,20 +587,31 @@ def search_pharmacies(session: Session, acting: Acting, query: str = "") -> list
                 func.lower(Pharmacy.ods_code) == squashed,
             )
         )
-    return list(session.scalars(stmt.limit(50)))
+    return [PharmacyInfo.of(row) for row in uow.session.scalars(stmt.limit(50))]
 
 
-def nominate_pharmacy(session: Session, acting: Acting, ods_code: str) -> Pharmacy:
+@dataclass(frozen=True)
+class PharmacyChoice:
+    current: PharmacyInfo | None
+    results: list[PharmacyInfo]
+
+
+def pharmacy_choice(uow: AbstractUnitOfWork, acting: Acting, query: str = "") -> PharmacyChoice:
+    """The patient's nominated pharmacy and those matching ``query``, for the page that changes it."""
+    return PharmacyChoice(nominated_pharmacy(uow, acting), search_pharmacies(uow, acting, query))
+
+
+def nominate_pharmacy(uow: AbstractUnitOfWork, acting: Acting, ods_code: str) -> PharmacyInfo:
     """Send the patient's electronic prescriptions to another pharmacy (rule 14)."""
     acting.require(Service.PRESCRIPTIONS)
-    _write(session)
-    pharmacy = _pharmacy(session, ods_code.strip().upper())
+    uow.writing()
+    pharmacy = _pharmacy(uow, ods_code.strip().upper())
     if pharmacy is None:
-        raise OrderInvalid("pharmacy", "Select a pharmacy from the list")
+        raise InputError("Select a pharmacy from the list", "pharmacy")
     old = acting.patient.nominated_pharmacy_ods
     acting.patient.nominated_pharmacy_ods = pharmacy.ods_code
-    _audit(session, acting, "pharmacy.nominated", old=old, new=pharmacy.ods_code)
-    session.commit()
+    _audit(uow, acting, "pharmacy.nominated", old=old, new=pharmacy.ods_code)
+    uow.commit()
     return pharmacy
 
 

@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from patient_online.domain.access import Service
 from patient_online.domain.errors import ClinicalSystemUnavailable, NotAllowed
 from patient_online.domain.record import (
@@ -23,10 +21,9 @@ from patient_online.domain.record import (
     sections_for,
 )
 
-from . import audit
-from .access import Acting, today
-from .clinical import system_for
+from .access import Acting
 from .record_fhir import record_bundle
+from .unit_of_work import AbstractUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -117,12 +114,13 @@ def _require_section(acting: Acting, scope: RecordScope, section: Section) -> No
 
 
 def _fetch(
-    session: Session, acting: Acting, scope: RecordScope, sections: list[Section]
+    uow: AbstractUnitOfWork, acting: Acting, scope: RecordScope, sections: list[Section]
 ) -> tuple[list[SectionView], list[str]]:
     """Ask the practice's system for ``sections`` and keep only what the patient may see, per section,
     with the notices about the whole record apart. No database transaction is held open during the call."""
-    session.commit()
-    extract = system_for(acting.practice).get_record(acting.ref, frozenset(sections))
+    system, ref = uow.clinical(acting.practice), acting.ref
+    uow.release()
+    extract = system.get_record(ref, frozenset(sections))
     views = [
         SectionView(
             section,
@@ -138,9 +136,8 @@ def _unique(texts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None:
-    audit.record(
-        session,
+def _audit(uow: AbstractUnitOfWork, acting: Acting, action: str, **detail: Any) -> None:
+    uow.audit(
         action,
         actor_id=acting.user.id,
         actor_role=acting.actor_role,
@@ -148,43 +145,43 @@ def _audit(session: Session, acting: Acting, action: str, **detail: Any) -> None
         practice_id=acting.practice.id,
         **detail,
     )
-    session.commit()
+    uow.commit()
 
 
-def view_overview(session: Session, acting: Acting) -> RecordOverview:
+def view_overview(uow: AbstractUnitOfWork, acting: Acting) -> RecordOverview:
     """The sections the acting person may open, with how many entries each holds; still explains the
     level when the practice's system cannot be reached."""
     scope = _require_record(acting)
     try:
-        views, general = _fetch(session, acting, scope, scope.sections)
+        views, general = _fetch(uow, acting, scope, scope.sections)
     except ClinicalSystemUnavailable:
         return RecordOverview(scope, [], [], available=False)
-    _audit(session, acting, "record.viewed", section="overview")
+    _audit(uow, acting, "record.viewed", section="overview")
     return RecordOverview(scope, views, general)
 
 
-def view_section(session: Session, acting: Acting, section: Section) -> tuple[RecordScope, SectionView]:
+def view_section(uow: AbstractUnitOfWork, acting: Acting, section: Section) -> tuple[RecordScope, SectionView]:
     """One section of the record, refused (403) when the acting person's level does not include it."""
     scope = _require_record(acting)
     _require_section(acting, scope, section)
-    (view,), general = _fetch(session, acting, scope, [section])
-    _audit(session, acting, "record.viewed", section=section.value)
+    (view,), general = _fetch(uow, acting, scope, [section])
+    _audit(uow, acting, "record.viewed", section=section.value)
     return scope, SectionView(section, view.entries, [*view.notices, *general])
 
 
-def printable_record(session: Session, acting: Acting) -> PrintableRecord:
+def printable_record(uow: AbstractUnitOfWork, acting: Acting) -> PrintableRecord:
     """Everything the acting person may see, on one page made for printing or saving as PDF."""
     scope = _require_record(acting)
-    views, general = _fetch(session, acting, scope, scope.sections)
-    _audit(session, acting, "record.downloaded", format="print")
-    return PrintableRecord(scope, views, general, today())
+    views, general = _fetch(uow, acting, scope, scope.sections)
+    _audit(uow, acting, "record.downloaded", format="print")
+    return PrintableRecord(scope, views, general, uow.today())
 
 
-def export_fhir_bundle(session: Session, acting: Acting) -> dict[str, Any]:
+def export_fhir_bundle(uow: AbstractUnitOfWork, acting: Acting) -> dict[str, Any]:
     """Everything the acting person may see as a FHIR R4 Bundle (type collection), and nothing withheld."""
     scope = _require_record(acting)
-    views, _general = _fetch(session, acting, scope, scope.sections)
-    _audit(session, acting, "record.downloaded", format="fhir-json")
+    views, _general = _fetch(uow, acting, scope, scope.sections)
+    _audit(uow, acting, "record.downloaded", format="fhir-json")
     patient = acting.patient
     return record_bundle(
         nhs_number=patient.nhs_number,

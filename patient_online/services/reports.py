@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import typing
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import String, case, cast, func, select
-from sqlalchemy.orm import Session
 
 from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, Service, VerificationMethod
-from patient_online.domain.errors import DomainError
+from patient_online.domain.errors import ClinicalSystemError, InputError
+from patient_online.domain.ports import ReportFigures
 from patient_online.domain.reports import (
     BOOKABLE_BENCHMARK,
     REGISTERED_BENCHMARKS,
@@ -32,11 +32,10 @@ from patient_online.models import (
     ProxyLink,
     User,
     Verification,
-    utcnow,
 )
 
-from . import audit
 from .controls import SwitchView, contract_shortfalls, require_manager
+from .unit_of_work import AbstractUnitOfWork
 
 LONDON = ZoneInfo("Europe/London")
 MAX_PERIOD_DAYS = 366
@@ -50,25 +49,29 @@ SERVICE_ACTIONS = {
 AGE_BANDS = ((0, 2, "Under 2 days"), (2, 7, "2 to 7 days"), (7, None, "Over 7 days"))
 
 
-class PeriodInvalid(DomainError):
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 def default_period(today: dt.date) -> Period:
+    """The last four weeks up to today, the period a report shows when none is asked for."""
     return Period(today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today)
 
 
 def check_period(start: dt.date, end: dt.date, today: dt.date) -> Period:
-    """A period the report can cover: in order, not in the future, at most a year."""
+    """A period the report can cover: in order, not in the future, at most a year (else InputError)."""
     if end > today:
-        raise PeriodInvalid("End date must be today or in the past", "end")
+        raise InputError("End date must be today or in the past", "end")
     if start > end:
-        raise PeriodInvalid("Start date must be the same as or before the end date", "start")
+        raise InputError("Start date must be the same as or before the end date", "start")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
-        raise PeriodInvalid(f"Choose a period of {MAX_PERIOD_DAYS} days or fewer", "start")
+        raise InputError(f"Choose a period of {MAX_PERIOD_DAYS} days or fewer", "start")
     return Period(start, end)
+
+
+def choose_period(uow: AbstractUnitOfWork, start: dt.date | None = None, end: dt.date | None = None) -> Period:
+    """The period asked for, checked against today in England; the last four weeks for a date not given."""
+    today = uow.today()
+    fallback = default_period(today)
+    if start is None and end is None:
+        return fallback
+    return check_period(start or fallback.start, end or fallback.end, today)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class AgeBand:
 
 @dataclass(frozen=True)
 class UptakeReport:
-    practice: Practice
+    practice_name: str
+    practice_ods: str
     period: Period
     generated_at: dt.datetime
     registered: int
@@ -150,11 +154,13 @@ def _bounds(period: Period) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def uptake_report(session: Session, practice: Practice, actor: User, period: Period) -> UptakeReport:
-    """Every figure of the report for one practice and period, each from one aggregate query."""
+def uptake_report(uow: AbstractUnitOfWork, practice: Practice, actor: User, period: Period) -> UptakeReport:
+    """Every figure of the report for one practice and period, each from one aggregate query; then, with no
+    transaction open, the figures only the practice's clinical system holds, where it can give them."""
     require_manager(actor, practice)
+    session = uow.session
     start, end = _bounds(period)
-    now = utcnow()
+    now = uow.now()
     of_practice = Patient.practice_id == practice.id
 
     registered = session.scalar(
@@ -182,7 +188,7 @@ def uptake_report(session: Session, practice: Practice, actor: User, period: Per
     labels = {m.value: m.label for m in VerificationMethod}
     by_method = [(labels.get(method, method), int(n)) for method, n in sorted(by_method_raw.items())]
 
-    using = _patients_per_service(session, practice, start, end)
+    using = _patients_per_service(uow, practice, start, end)
     gateway_bookings = session.scalar(
         select(func.count(AuditEvent.id))
         .join(Patient, AuditEvent.patient_id == Patient.id)
@@ -227,8 +233,13 @@ def uptake_report(session: Session, practice: Practice, actor: User, period: Per
         ).where(of_practice)
     ).one()
 
+    shortfalls = contract_shortfalls(uow, practice)
+    name, ods, slot_types = practice.name, practice.ods_code, tuple(practice.online_slot_types or ())
+    system = uow.clinical(practice)
+    figures = _clinical_figures(uow, system, start, end, slot_types)
     return UptakeReport(
-        practice=practice,
+        practice_name=name,
+        practice_ods=ods,
         period=period,
         generated_at=now,
         registered=int(registered or 0),
@@ -244,14 +255,14 @@ def uptake_report(session: Session, practice: Practice, actor: User, period: Per
         pending_oldest_days=(now - oldest).days if oldest is not None else None,
         pending_bands=[AgeBand(label, int(n)) for (_l, _h, label), n in zip(AGE_BANDS, pending_row[2:], strict=True)],
         gateway_bookings=int(gateway_bookings or 0),
-        clinical=_clinical_figures(practice, start, end),
+        clinical=figures,
         gateway_flag_counts={c: int(n) for c, n in zip(FLAG_CODES, gateway_flags, strict=True)},
-        shortfalls=contract_shortfalls(session, practice),
+        shortfalls=shortfalls,
     )
 
 
 def _patients_per_service(
-    session: Session, practice: Practice, start: dt.datetime, end: dt.datetime
+    uow: AbstractUnitOfWork, practice: Practice, start: dt.datetime, end: dt.datetime
 ) -> dict[Service, int]:
     """Distinct patients who used each service in the period (one grouped query)."""
     service_of = case(
@@ -259,7 +270,7 @@ def _patients_per_service(
         else_="",
     )
     actions = [a for group in SERVICE_ACTIONS.values() for a in group]
-    rows = session.execute(
+    rows = uow.session.execute(
         select(service_of, func.count(func.distinct(AuditEvent.patient_id)))
         .join(Patient, AuditEvent.patient_id == Patient.id)
         .where(
@@ -274,29 +285,31 @@ def _patients_per_service(
     return {service: found.get(service, 0) for service in SERVICE_ACTIONS}
 
 
-def _clinical_figures(practice: Practice, start: dt.datetime, end: dt.datetime) -> ClinicalFigures | None:
-    """Figures from the clinical system where its adapter can give them; None for the rest."""
-    if practice.adapter_name != "demo" or practice.ods_code in current_app.extensions.get("clinical_overrides", {}):
-        return None
-    from patient_online.adapters.demo.reporting import clinical_figures
+def reporting_port(system: object) -> ReportFigures | None:
+    """The system's optional reporting port, or None when it offers none (its figures are then not available)."""
+    return typing.cast(ReportFigures, system) if callable(getattr(system, "report_figures", None)) else None
 
-    return clinical_figures(
-        current_app.extensions["clinical_session_factory"],
-        practice.ods_code,
-        start,
-        end,
-        practice.online_slot_types or (),
-        FLAG_CODES,
-    )
+
+def _clinical_figures(
+    uow: AbstractUnitOfWork, system: object, start: dt.datetime, end: dt.datetime, slot_types: tuple[str, ...]
+) -> ClinicalFigures | None:
+    """Figures from the clinical system where it can give them, asked outside the transaction; None otherwise."""
+    port = reporting_port(system)
+    if port is None:
+        return None
+    uow.release()
+    try:
+        return port.report_figures(start, end, slot_types, FLAG_CODES)
+    except ClinicalSystemError:
+        return None
 
 
 def view_uptake_report(
-    session: Session, practice: Practice, actor: User, period: Period, fmt: str = "html"
+    uow: AbstractUnitOfWork, practice: Practice, actor: User, period: Period, fmt: str = "html"
 ) -> UptakeReport:
     """The report, with its viewing (or download) audited."""
-    report = uptake_report(session, practice, actor, period)
-    audit.record(
-        session,
+    report = uptake_report(uow, practice, actor, period)
+    uow.audit(
         "practice.report_viewed",
         actor_id=actor.id,
         actor_role="practice_manager",
@@ -305,7 +318,7 @@ def view_uptake_report(
         end=period.end.isoformat(),
         format=fmt,
     )
-    session.commit()
+    uow.commit()
     return report
 
 
@@ -385,7 +398,7 @@ def report_csv(report: UptakeReport) -> str:
     """The report as CSV: a heading block naming the practice and period, then one row per measure."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["Practice", f"{report.practice.name} ({report.practice.ods_code})"])
+    writer.writerow(["Practice", f"{report.practice_name} ({report.practice_ods})"])
     writer.writerow(["Period", report.period.start.isoformat(), report.period.end.isoformat()])
     writer.writerow([])
     writer.writerow(["Measure", "Figure", "Share or note"])

@@ -19,8 +19,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app
-
 from patient_online.domain.appointments import Slot, SlotQuery
 from patient_online.memo import TimedMemo
 
@@ -51,12 +49,3 @@ class SlotSearchCache:
     def forget(self, practice_ods: str) -> None:
         """The practice's appointment book changed here: search it afresh next time."""
         self._memo.forget(lambda key: key[0] == practice_ods)
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["slot_search_cache"] = SlotSearchCache(float(app.config["SLOT_SEARCH_CACHE_SECONDS"]))
-
-
-def slot_cache() -> SlotSearchCache:
-    cache: SlotSearchCache = current_app.extensions["slot_search_cache"]
-    return cache

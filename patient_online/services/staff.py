@@ -2,28 +2,49 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from patient_online.crypto import hash_password
-from patient_online.domain.errors import DomainError
+from patient_online.domain.accounts import PRACTICE_ROLES, AccountKind, StaffRole
+from patient_online.domain.errors import InputError
 from patient_online.domain.passwords import password_problem
 from patient_online.models import Practice, StaffMembership, User
 
-from . import audit
-from .accounts import find_by_email, normalise_email
+from .accounts import EMAIL_FORMAT, find_by_email, normalise_email
+from .unit_of_work import AbstractUnitOfWork
 
-ROLES = ("receptionist", "practice_manager")
+ROLES = tuple(r.value for r in PRACTICE_ROLES)
 
 
-class StaffError(DomainError):
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
+@dataclass(frozen=True)
+class StaffCreated:
+    user_id: int
+    email: str
+    role: StaffRole
+
+
+@dataclass(frozen=True)
+class StaffPerson:
+    display_name: str
+    email: str
+    totp_enrolled_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """One role of one person at the practice (``id`` is the membership's)."""
+
+    id: int
+    user_id: int
+    role: str
+    user: StaffPerson
 
 
 def create_staff(
-    session: Session,
+    uow: AbstractUnitOfWork,
     *,
     email: str,
     password: str,
@@ -31,80 +52,109 @@ def create_staff(
     practice_ods: str | None,
     name: str = "",
     actor_id: int | None = None,
-) -> User:
+) -> StaffCreated:
     """A new staff account with one role; it enrols an authenticator app at first sign-in."""
     email = normalise_email(email)
     if "@" not in email:
-        raise StaffError("Enter an email address in the correct format, like name@example.com", "email")
-    if find_by_email(session, email) is not None:
-        raise StaffError("There is already an account with this email address", "email")
+        raise InputError(EMAIL_FORMAT, "email")
+    if find_by_email(uow, email) is not None:
+        raise InputError("There is already an account with this email address", "email")
     problem = password_problem(password, [email.split("@")[0]])
     if problem:
-        raise StaffError(problem, "password")
+        raise InputError(problem, "password")
+    practice = None
+    if role != StaffRole.SYSTEM_ADMIN:
+        practice = _practice(uow, practice_ods)
+        _check_role(role)
     given, _, family = name.strip().partition(" ")
-    user = User(kind="staff", email=email, password_hash=hash_password(password), given_name=given, family_name=family)
-    if role == "system_admin":
-        user.is_system_admin = True
-        session.add(user)
-        session.flush()
-        audit.record(session, "staff.created", actor_id=actor_id, subject_user_id=user.id, role=role)
-    else:
-        practice = _practice(session, practice_ods)
-        session.add(user)
-        session.flush()
-        _add_role(session, user, practice, role, actor_id)
-    session.commit()
-    return user
-
-
-def _practice(session: Session, ods: str | None) -> Practice:
-    practice = session.scalar(select(Practice).where(Practice.ods_code == (ods or "").upper()))
+    user = User(
+        kind=AccountKind.STAFF.value,
+        email=email,
+        password_hash=hash_password(password),
+        given_name=given,
+        family_name=family,
+    )
+    user.is_system_admin = practice is None
+    uow.session.add(user)
+    uow.flush()
     if practice is None:
-        raise StaffError("Enter the ODS code of a practice on the gateway", "practice")
-    return practice
+        uow.audit("staff.created", actor_id=actor_id, subject_user_id=user.id, role=role)
+    else:
+        _add_role(uow, user, practice, role, actor_id)
+    uow.commit()
+    return StaffCreated(user.id, user.email, StaffRole(role))
 
 
-def _add_role(session: Session, user: User, practice: Practice, role: str, actor_id: int | None) -> None:
-    if role not in ROLES:
-        raise StaffError("Choose a role", "role")
-    session.add(StaffMembership(user_id=user.id, practice_id=practice.id, role=role, created_by_id=actor_id))
-    audit.record(
-        session, "staff.role_added", actor_id=actor_id, subject_user_id=user.id, practice_id=practice.id, role=role
+def add_staff(
+    uow: AbstractUnitOfWork, practice: Practice, *, email: str, role: str, password: str, name: str, actor_id: int
+) -> None:
+    """A manager adds a role at their practice: to an existing staff account, or to a new one (which needs a
+    temporary password)."""
+    if find_by_email(uow, email) is not None:
+        add_role(uow, practice, email, role, actor_id)
+        return
+    if not password:
+        raise InputError("Enter a temporary password for the new account", "password")
+    create_staff(
+        uow, email=email, password=password, role=role, practice_ods=practice.ods_code, name=name, actor_id=actor_id
     )
 
 
-def add_role(session: Session, practice: Practice, email: str, role: str, actor_id: int) -> User:
-    user = find_by_email(session, email)
+def _practice(uow: AbstractUnitOfWork, ods: str | None) -> Practice:
+    practice = uow.session.scalar(select(Practice).where(Practice.ods_code == (ods or "").upper()))
+    if practice is None:
+        raise InputError("Enter the ODS code of a practice on the gateway", "practice")
+    return practice
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError("Choose a role", "role")
+
+
+def _add_role(uow: AbstractUnitOfWork, user: User, practice: Practice, role: str, actor_id: int | None) -> None:
+    _check_role(role)
+    uow.session.add(StaffMembership(user_id=user.id, practice_id=practice.id, role=role, created_by_id=actor_id))
+    uow.audit("staff.role_added", actor_id=actor_id, subject_user_id=user.id, practice_id=practice.id, role=role)
+
+
+def add_role(uow: AbstractUnitOfWork, practice: Practice, email: str, role: str, actor_id: int) -> None:
+    """Give an existing staff account a role at the practice."""
+    user = find_by_email(uow, email)
     if user is None or not user.is_staff:
-        raise StaffError("There is no staff account with this email address", "email")
+        raise InputError("There is no staff account with this email address", "email")
     if any(m.practice_id == practice.id and m.role == role for m in user.memberships):
-        raise StaffError("This person already has that role at your practice", "role")
-    _add_role(session, user, practice, role, actor_id)
-    session.commit()
-    return user
+        raise InputError("This person already has that role at your practice", "role")
+    _add_role(uow, user, practice, role, actor_id)
+    uow.commit()
 
 
-def remove_role(session: Session, practice: Practice, membership_id: int, actor_id: int) -> None:
-    membership = session.get(StaffMembership, membership_id)
+def remove_role(uow: AbstractUnitOfWork, practice: Practice, membership_id: int, actor_id: int) -> None:
+    """Take one role away; a manager cannot remove their own manager role (the practice would have none)."""
+    membership = uow.session.get(StaffMembership, membership_id)
     if membership is None or membership.practice_id != practice.id:
-        raise StaffError("We could not find that member of staff at your practice")
-    if membership.user_id == actor_id and membership.role == "practice_manager":
-        raise StaffError("You cannot remove your own practice manager role")
-    session.delete(membership)
-    audit.record(
-        session,
+        raise InputError("We could not find that member of staff at your practice")
+    if membership.user_id == actor_id and membership.role == StaffRole.PRACTICE_MANAGER:
+        raise InputError("You cannot remove your own practice manager role")
+    uow.session.delete(membership)
+    uow.audit(
         "staff.role_removed",
         actor_id=actor_id,
         subject_user_id=membership.user_id,
         practice_id=practice.id,
         role=membership.role,
     )
-    session.commit()
+    uow.commit()
 
 
-def practice_staff(session: Session, practice: Practice) -> list[StaffMembership]:
-    return list(
-        session.scalars(
-            select(StaffMembership).where(StaffMembership.practice_id == practice.id).order_by(StaffMembership.id)
-        )
+def practice_staff(uow: AbstractUnitOfWork, practice: Practice) -> list[StaffMember]:
+    """Everyone with a role at the practice, in the order they were given it."""
+    memberships = uow.session.scalars(
+        select(StaffMembership).where(StaffMembership.practice_id == practice.id).order_by(StaffMembership.id)
     )
+    return [
+        StaffMember(
+            m.id, m.user_id, m.role, StaffPerson(m.user.display_name, m.user.email, m.user.totp_enrolled_at)
+        )
+        for m in memberships
+    ]

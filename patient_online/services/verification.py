@@ -6,112 +6,101 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
-from patient_online.domain.access import VerificationMethod
-from patient_online.domain.errors import DomainError, NotAllowed, NotFound
+from patient_online.domain.errors import DomainError, InputError, NotFound
 from patient_online.domain.nhs_number import is_valid, normalise
 from patient_online.domain.patients import Demographics
-from patient_online.models import AccountLink, LinkRequest, Patient, Practice, User, Verification, utcnow
-
-from . import audit, notify
-from .clinical import system_for
-from .linking import ensure_patient
-
-STAFF_METHODS = (
-    VerificationMethod.DOCUMENTS,
-    VerificationMethod.VOUCHING,
-    VerificationMethod.VOUCHING_WITH_CONFIRMATION,
+from patient_online.domain.verification import (
+    AccountLinkStatus,
+    LinkRequestStatus,
+    LinkRequestView,
+    PatientSummary,
+    documents_seen,
+    remote_vouching_only,
+    staff_method,
 )
-PHOTO_DOCUMENTS = {
-    "passport": "Passport",
-    "driving_licence": "Photo driving licence",
-    "id_card": "National ID card",
-    "residence_permit": "Biometric residence permit",
-}
-OTHER_DOCUMENTS = {
-    "utility_bill": "Utility bill (last 3 months)",
-    "bank_statement": "Bank statement",
-    "council_tax": "Council tax bill",
-    "benefits_letter": "Benefits letter",
-    "birth_certificate": "Birth certificate",
-}
-DOCUMENTS = {**PHOTO_DOCUMENTS, **OTHER_DOCUMENTS}
+from patient_online.models import (
+    AccountLink,
+    LinkageLetter,
+    LinkRequest,
+    Patient,
+    Practice,
+    ProxyLink,
+    User,
+    Verification,
+)
 
-
-class VerificationError(DomainError):
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def require_staff(staff: User, practice: Practice, role: str = "receptionist") -> None:
-    """Only staff with the role at this practice may act on its patients (checked here too, not only by the gate)."""
-    if not any(m.practice_id == practice.id and m.role == role for m in staff.memberships):
-        raise NotAllowed("You do not have that role at this practice.")
+from .linking import ensure_patient, practice_patient, request_view, require_staff, summary
+from .patient_access import AccessPanel, view_patient_access
+from .unit_of_work import AbstractUnitOfWork
 
 
 @dataclass(frozen=True)
 class PendingRequest:
-    request: LinkRequest
+    """A request to link, with the clinical system's demographics beside it (or why they could not be read)."""
+
+    request: LinkRequestView
     age_days: int
     record: Demographics | None
     record_error: str = ""
 
 
-def pending_requests(session: Session, staff: User, practice: Practice) -> list[LinkRequest]:
+def pending_requests(uow: AbstractUnitOfWork, staff: User, practice: Practice) -> list[LinkRequestView]:
+    """The practice's requests waiting for an identity check, oldest first."""
     require_staff(staff, practice)
-    return list(
-        session.scalars(
-            select(LinkRequest)
-            .where(LinkRequest.practice_id == practice.id, LinkRequest.status == "pending")
-            .order_by(LinkRequest.created_at)
-        )
+    rows = uow.session.scalars(
+        select(LinkRequest)
+        .where(LinkRequest.practice_id == practice.id, LinkRequest.status == LinkRequestStatus.PENDING)
+        .order_by(LinkRequest.created_at)
+        .options(joinedload(LinkRequest.user))
     )
+    return [request_view(row) for row in rows]
 
 
-def get_request(session: Session, staff: User, practice: Practice, request_id: int) -> PendingRequest:
-    """One request with the clinical system's demographics beside it, for reception to compare."""
-    require_staff(staff, practice)
-    request = session.get(LinkRequest, request_id)
+def _practice_request(uow: AbstractUnitOfWork, practice: Practice, request_id: int) -> LinkRequest:
+    request = uow.session.get(LinkRequest, request_id, populate_existing=True)
     if request is None or request.practice_id != practice.id:
         raise NotFound("We could not find that request at your practice.")
+    return request
+
+
+def get_request(uow: AbstractUnitOfWork, staff: User, practice: Practice, request_id: int) -> PendingRequest:
+    """One request with the clinical system's demographics beside it, for reception to compare."""
+    require_staff(staff, practice)
+    row = _practice_request(uow, practice, request_id)
+    request, user_id = request_view(row), row.user_id
+    practice_id = practice.id
+    system = uow.clinical(practice)
+    uow.release()
     record: Demographics | None = None
     error = ""
     try:
-        record = system_for(practice).find_patient(request.nhs_number)
+        record = system.find_patient(request.nhs_number)
     except DomainError as exc:
         error = exc.message
-    age = (utcnow() - request.created_at).days
-    audit.record(
-        session,
+    uow.audit(
         "verification.viewed",
         actor_id=staff.id,
         actor_role="receptionist",
-        practice_id=practice.id,
-        subject_user_id=request.user_id,
+        practice_id=practice_id,
+        subject_user_id=user_id,
         link_request=request.id,
     )
-    session.commit()
+    uow.commit()
+    age = (uow.now() - request.created_at).days
     return PendingRequest(request=request, age_days=age, record=record, record_error=error)
 
 
-def check_documents(method: str, documents: list[str]) -> list[dict[str, object]]:
-    """Rule 3: documents means at least two documents seen, one of them with a photo."""
-    if method != VerificationMethod.DOCUMENTS:
-        return []
-    chosen = [d for d in dict.fromkeys(documents) if d in DOCUMENTS]
-    if len(chosen) < 2:
-        raise VerificationError("Select at least 2 documents you have seen", "documents")
-    if not any(d in PHOTO_DOCUMENTS for d in chosen):
-        raise VerificationError(
-            "Select at least 1 document with a photo, like a passport or driving licence", "documents"
-        )
-    return [{"type": d, "photo": d in PHOTO_DOCUMENTS} for d in chosen]
+@dataclass(frozen=True)
+class Approved:
+    """The patient whose account reception has just linked."""
+
+    patient: PatientSummary
 
 
 def approve_request(
-    session: Session,
+    uow: AbstractUnitOfWork,
     staff: User,
     practice: Practice,
     request_id: int,
@@ -119,132 +108,269 @@ def approve_request(
     documents: list[str],
     remote: bool,
     notes: str,
-) -> Patient:
+) -> Approved:
     """Link the account to the patient and record how their identity was verified (append-only)."""
-    pending = get_request(session, staff, practice, request_id)
-    request = pending.request
-    if request.status != "pending":
-        raise VerificationError("This request has already been decided", "method")
-    if method not in {m.value for m in STAFF_METHODS}:
-        raise VerificationError("Choose how you verified this person's identity", "method")
-    docs = check_documents(method, documents)
+    pending = get_request(uow, staff, practice, request_id)
+    uow.writing()
+    request = _practice_request(uow, practice, request_id)
+    if request.status != LinkRequestStatus.PENDING:
+        raise InputError("This request has already been decided", "method")
+    chosen = staff_method(method)
+    docs = documents_seen(chosen, documents)
     if pending.record is None:
-        raise VerificationError(
+        raise InputError(
             pending.record_error or "This NHS number is no longer registered at your practice. Reject the request.",
             "method",
         )
-    patient = ensure_patient(session, practice, pending.record)
-    if session.scalar(select(AccountLink.id).where(AccountLink.patient_id == patient.id).limit(1)) is not None:
-        raise VerificationError("This patient's record is already linked to another account", "method")
-    session.add(
+    patient = ensure_patient(uow, practice, pending.record)
+    if uow.session.scalar(select(AccountLink.id).where(AccountLink.patient_id == patient.id).limit(1)) is not None:
+        uow.rollback()
+        raise InputError("This patient's record is already linked to another account", "method")
+    now = uow.now()
+    uow.session.add(
         AccountLink(
             user_id=request.user_id,
             patient_id=patient.id,
-            method=method,
-            remote_vouching_only=remote and method != VerificationMethod.DOCUMENTS,
+            method=chosen.value,
+            remote_vouching_only=remote_vouching_only(chosen, remote),
+            linked_at=now,
         )
     )
-    session.add(
+    uow.session.add(
         Verification(
             patient_id=patient.id,
             user_id=request.user_id,
-            method=method,
+            method=chosen.value,
             documents=docs,
             remote=remote,
             staff_id=staff.id,
+            verified_at=now,
             notes=notes.strip()[:2000],
         )
     )
-    request.status, request.decided_at, request.decided_by_id = "approved", utcnow(), staff.id
-    user = session.get_one(User, request.user_id)
+    request.status, request.decided_at, request.decided_by_id = LinkRequestStatus.APPROVED.value, now, staff.id
+    user = uow.session.get_one(User, request.user_id)
     if not user.given_name:
         user.given_name, user.family_name = patient.given_name, patient.family_name
-    audit.record(
-        session,
+    uow.audit(
         "verification.approved",
         actor_id=staff.id,
         actor_role="receptionist",
         patient_id=patient.id,
         practice_id=practice.id,
         subject_user_id=user.id,
-        method=method,
+        method=chosen.value,
         remote=remote,
         documents=[d["type"] for d in docs],
     )
-    notify.send_email(
-        session,
+    uow.send_email(
         user.email,
         "link_approved",
         "Your GP record is now linked",
         f"{practice.name} has checked your identity. Sign in to use your GP services online.",
     )
-    session.commit()
-    return patient
+    approved = Approved(summary(patient))
+    uow.commit()
+    return approved
 
 
-def reject_request(session: Session, staff: User, practice: Practice, request_id: int, reason: str) -> None:
+def reject_request(uow: AbstractUnitOfWork, staff: User, practice: Practice, request_id: int, reason: str) -> None:
+    """Turn a request down with a reason the patient is told."""
     require_staff(staff, practice)
-    request = session.get(LinkRequest, request_id)
-    if request is None or request.practice_id != practice.id:
-        raise NotFound("We could not find that request at your practice.")
-    if request.status != "pending":
-        raise VerificationError("This request has already been decided", "reason")
+    uow.writing()
+    request = _practice_request(uow, practice, request_id)
+    if request.status != LinkRequestStatus.PENDING:
+        raise InputError("This request has already been decided", "reason")
     reason = reason.strip()
     if not reason:
-        raise VerificationError("Enter the reason the patient will see", "reason")
+        raise InputError("Enter the reason the patient will see", "reason")
     if len(reason) > 500:
-        raise VerificationError("Reason must be 500 characters or fewer", "reason")
+        raise InputError("Reason must be 500 characters or fewer", "reason")
     request.status, request.decided_at, request.decided_by_id, request.rejection_reason = (
-        "rejected",
-        utcnow(),
+        LinkRequestStatus.REJECTED.value,
+        uow.now(),
         staff.id,
         reason,
     )
-    user = session.get_one(User, request.user_id)
-    audit.record(
-        session,
+    user = uow.session.get_one(User, request.user_id)
+    uow.audit(
         "verification.rejected",
         actor_id=staff.id,
         actor_role="receptionist",
         practice_id=practice.id,
         subject_user_id=user.id,
     )
-    notify.send_email(
-        session,
+    uow.send_email(
         user.email,
         "link_rejected",
         "Your request to link your GP record",
         f"{practice.name} could not approve your request: {reason}",
     )
-    session.commit()
+    uow.commit()
 
 
-def patient_of_practice(session: Session, staff: User, practice: Practice, patient_id: int) -> Patient:
-    """A patient row, only if it belongs to the staff member's practice (else NotFound: no cross-practice peeking)."""
+def patient_of_practice(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> PatientSummary:
+    """The patient, only if they belong to the staff member's practice (else NotFound: no cross-practice peeking)."""
     require_staff(staff, practice)
-    patient = session.get(Patient, patient_id)
-    if patient is None or patient.practice_id != practice.id:
-        raise NotFound("We could not find that patient at your practice.")
-    return patient
+    return summary(practice_patient(uow, practice, patient_id))
+
+
+# Reception's page about one patient ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class AccountView:
+    """One account linked to the patient's own record."""
+
+    id: int
+    email: str
+    linked_at: dt.datetime
+    method: str
+    status: AccountLinkStatus
+    suspended_reason: str
+
+
+@dataclass(frozen=True)
+class ProxyView:
+    """Someone acting for the patient."""
+
+    proxy_name: str
+    relationship_text: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """One identity check, as recorded (append-only)."""
+
+    verified_at: dt.datetime
+    method: str
+    remote: bool
+    staff_name: str
+    documents: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """The latest linkage letter's dates (never its key)."""
+
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    """Everything reception's page about one patient shows."""
+
+    patient: PatientSummary
+    links: list[AccountView]
+    proxies: list[ProxyView]
+    checks: list[CheckView]
+    letter: LetterView | None
+    access: AccessPanel
+
+
+def _latest_letter(uow: AbstractUnitOfWork, patient_id: int) -> LetterView | None:
+    row = uow.session.scalar(
+        select(LinkageLetter).where(LinkageLetter.patient_id == patient_id).order_by(LinkageLetter.id.desc()).limit(1)
+    )
+    if row is None:
+        return None
+    return LetterView(
+        issued_at=row.issued_at, expires_at=row.expires_at, used_at=row.used_at, revoked_at=row.revoked_at
+    )
+
+
+def patient_page(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> PatientPage:
+    """The patient's accounts, proxies, identity checks, latest letter and online access (the view is audited)."""
+    require_staff(staff, practice)
+    patient = practice_patient(uow, practice, patient_id)
+    session = uow.session
+    links = [
+        AccountView(
+            id=link.id,
+            email=link.user.email,
+            linked_at=link.linked_at,
+            method=link.method,
+            status=AccountLinkStatus(link.status),
+            suspended_reason=link.suspended_reason,
+        )
+        for link in session.scalars(
+            select(AccountLink).where(AccountLink.patient_id == patient.id).options(joinedload(AccountLink.user))
+        )
+    ]
+    proxies = [
+        ProxyView(proxy_name=p.proxy.display_name, relationship_text=p.relationship_text, status=p.status)
+        for p in session.scalars(
+            select(ProxyLink).where(ProxyLink.patient_id == patient.id).options(joinedload(ProxyLink.proxy))
+        )
+    ]
+    checks = [
+        CheckView(
+            verified_at=v.verified_at,
+            method=v.method,
+            remote=v.remote,
+            staff_name=v.staff.display_name if v.staff else "",
+            documents=list(v.documents or []),
+        )
+        for v in session.scalars(
+            select(Verification)
+            .where(Verification.patient_id == patient.id)
+            .order_by(Verification.verified_at.desc())
+            .options(joinedload(Verification.staff))
+        )
+    ]
+    page = PatientPage(
+        patient=summary(patient),
+        links=links,
+        proxies=proxies,
+        checks=checks,
+        letter=_latest_letter(uow, patient.id),
+        access=view_patient_access(uow, staff, practice, patient.id),
+    )
+    return page
+
+
+@dataclass(frozen=True)
+class LetterPage:
+    """The printable letter: the patient and the latest letter's dates (the key itself is held by the page)."""
+
+    patient: PatientSummary
+    letter: LetterView | None
+
+
+def letter_page(uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int) -> LetterPage:
+    """What the printable linkage letter shows besides its key."""
+    require_staff(staff, practice)
+    patient = practice_patient(uow, practice, patient_id)
+    return LetterPage(patient=summary(patient), letter=_latest_letter(uow, patient.id))
 
 
 def set_suspended(
-    session: Session, staff: User, practice: Practice, link_id: int, suspend: bool, reason: str
-) -> AccountLink:
+    uow: AbstractUnitOfWork,
+    staff: User,
+    practice: Practice,
+    patient_id: int,
+    link_id: int,
+    suspend: bool,
+    reason: str,
+) -> AccountLinkStatus:
     """Suspend or reinstate one account's access to the practice, with a reason; audited."""
     require_staff(staff, practice)
-    link = session.get(AccountLink, link_id)
+    uow.writing()
+    practice_patient(uow, practice, patient_id)
+    link = uow.session.get(AccountLink, link_id)
     if link is None or link.patient.practice_id != practice.id:
         raise NotFound("We could not find that account at your practice.")
     reason = reason.strip()
     if not reason:
-        raise VerificationError("Enter a reason", "reason")
-    link.status = "suspended" if suspend else "active"
+        raise InputError("Enter a reason", "reason")
+    status = AccountLinkStatus.SUSPENDED if suspend else AccountLinkStatus.ACTIVE
+    link.status = status.value
     link.suspended_reason = reason if suspend else ""
-    link.suspended_at = utcnow() if suspend else None
+    link.suspended_at = uow.now() if suspend else None
     link.suspended_by_id = staff.id if suspend else None
-    audit.record(
-        session,
+    uow.audit(
         "account.suspended" if suspend else "account.reinstated",
         actor_id=staff.id,
         actor_role="receptionist",
@@ -253,9 +379,8 @@ def set_suspended(
         practice_id=practice.id,
         reason=reason,
     )
-    user = session.get_one(User, link.user_id)
-    notify.send_email(
-        session,
+    user = uow.session.get_one(User, link.user_id)
+    uow.send_email(
         user.email,
         "access_suspended" if suspend else "access_reinstated",
         "Your online access has changed",
@@ -265,25 +390,29 @@ def set_suspended(
             else f"{practice.name} has reinstated your online access."
         ),
     )
-    session.commit()
-    return link
+    uow.commit()
+    return status
 
 
 def search_patients(
-    session: Session, staff: User, practice: Practice, query: str, born: dt.date | None
-) -> list[Patient]:
+    uow: AbstractUnitOfWork, staff: User, practice: Practice, query: str, born: dt.date | None
+) -> list[PatientSummary]:
     """Find the practice's patients by NHS number (asking the clinical system too), name or date of birth."""
     require_staff(staff, practice)
+    session = uow.session
     text = query.strip()
     number = normalise(text)
     if is_valid(number):
         found = session.scalar(select(Patient).where(Patient.practice_id == practice.id, Patient.nhs_number == number))
         if found is None:
-            person = system_for(practice).find_patient(number)
+            system = uow.clinical(practice)
+            uow.release()
+            person = system.find_patient(number)
             if person is not None:
-                found = ensure_patient(session, practice, person)
-                session.commit()
-        results = [found] if found else []
+                uow.writing()
+                found = ensure_patient(uow, practice, person)
+                uow.commit()
+        results = [summary(found)] if found else []
     else:
         stmt = select(Patient).where(Patient.practice_id == practice.id)
         if text:
@@ -295,14 +424,15 @@ def search_patients(
             stmt = stmt.where(Patient.date_of_birth == born)
         if not text and not born:
             return []
-        results = list(session.scalars(stmt.order_by(Patient.family_name, Patient.given_name).limit(50)))
-    audit.record(
-        session,
+        found_rows = session.scalars(stmt.order_by(Patient.family_name, Patient.given_name).limit(50))
+        results = [summary(p) for p in found_rows]
+    uow.audit(
         "patient.searched",
         actor_id=staff.id,
         actor_role="receptionist",
         practice_id=practice.id,
         results=len(results),
     )
-    session.commit()
+    uow.commit()
     return results
+

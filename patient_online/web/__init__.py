@@ -41,9 +41,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reception_bp, url_prefix="/reception")
     app.register_blueprint(manager_bp, url_prefix="/manage")
     app.register_blueprint(admin_bp, url_prefix="/admin")
-    from patient_online.adapters.demo import web as demo_system_web  # the demo clinical system's staff screen
+    from . import demo_system  # the demo clinical system's staff screen
 
-    demo_system_web.init_app(app)
+    demo_system.init_app(app)
 
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
@@ -108,16 +108,16 @@ def _refused(description: str) -> tuple[str, int]:
     """Every refusal is audited: who tried which page (never the query string)."""
     from flask_login import current_user
 
-    from patient_online.services import audit
+    from patient_online.wiring import uow
 
-    db.session.rollback()
-    audit.record(
-        db.session,
+    work = uow()
+    work.rollback()
+    work.audit(
         "access.refused",
         actor_id=current_user.get_id() and int(current_user.get_id()),
         path=request.url_rule.rule if request.url_rule else "",
     )
-    db.session.commit()
+    work.commit()
     return render_template("errors/403.html", status=403, description=description), 403
 
 

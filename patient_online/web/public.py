@@ -14,8 +14,8 @@ from werkzeug.wrappers import Response
 from patient_online.extensions import db
 from patient_online.migrate import alembic_config
 from patient_online.models import Practice
-from patient_online.services.clinical import system_for
 from patient_online.settings import PROJECT_ROOT
+from patient_online.wiring import clinical_systems
 
 bp = Blueprint("public", __name__)
 
@@ -58,7 +58,7 @@ def readyz() -> tuple[Response, int]:
         return jsonify(status="unavailable", **body), 503
     for practice in db.session.scalars(select(Practice).order_by(Practice.ods_code)):
         try:
-            state = system_for(practice).link_state()
+            state = clinical_systems().link_state(practice)
             body["practices"][practice.ods_code] = {
                 "adapter": practice.adapter_name,
                 "link": "up" if state.ok else "down",

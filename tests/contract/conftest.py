@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from patient_online.adapters.gpconnect import Endpoint, GPConnectClinicalSystem
-from patient_online.adapters.gpconnect.simulator import ALICE, BOB, NOT_FOUND, PROVIDER_ASID, start_simulator
 from patient_online.domain.patients import PatientRef
 from patient_online.domain.ports import ClinicalSystem
+from tools.gpconnect_simulator import ALICE, BOB, NOT_FOUND, PROVIDER_ASID, start_simulator
 
 
 @dataclass(frozen=True)

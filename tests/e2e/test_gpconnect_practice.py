@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from patient_online.adapters.gpconnect.simulator import ALICE, start_simulator
 from tests.system.servers import gateway_env, gunicorn, prepare_database, use_gpconnect
+from tools.gpconnect_simulator import ALICE, start_simulator
 
 from .conftest import screenshot, sign_in
 

@@ -12,6 +12,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 
+from patient_online import wiring
 from patient_online.adapters.demo.models import DemoAppointment, DemoSlot
 from patient_online.domain.appointments import (
     Appointment,
@@ -29,9 +30,7 @@ from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, Se
 from patient_online.extensions import db
 from patient_online.models import AuditEvent, Notification, Practice, User
 from patient_online.services import appointments as service
-from patient_online.services import clinical
 from patient_online.services.access import Acting, acting_for
-from patient_online.services.slot_cache import slot_cache
 from tests.fakes import FakeClinicalSystem
 
 PATIENT = "patient.y02001@example.com"
@@ -57,20 +56,20 @@ def acting_as(session: Any, email: str, child: bool = False) -> Acting:
 
 
 def practice(session: Any, ods: str = "Y02001") -> Practice:
-    found = session.scalar(select(Practice).where(Practice.ods_code == ods))
+    found: Practice | None = session.scalar(select(Practice).where(Practice.ods_code == ods))
     assert found is not None
     return found
 
 
-def free_slots(session: Any, current: Acting, count: int = 1, **wanted: Any) -> list[Slot]:
+def free_slots(uow: Any, current: Acting, count: int = 1, **wanted: Any) -> list[Slot]:
     """Free slots the patient may book, across the whole horizon."""
     slots: list[Slot] = []
-    page = service.find_slots(session, current, service.SlotFilter(**wanted))
+    page = service.find_slots(uow, current, service.SlotFilter(**wanted))
     while True:
         slots += [s for d in page.days for s in d.slots]
         if len(slots) >= count or page.next_start is None:
             break
-        page = service.find_slots(session, current, service.SlotFilter(start_day=page.next_start, **wanted))
+        page = service.find_slots(uow, current, service.SlotFilter(start_day=page.next_start, **wanted))
     assert len(slots) >= count, "the demo seed should leave free slots"
     return slots[:count]
 
@@ -112,9 +111,9 @@ def fake(app: Any) -> Any:
         fake_slot("far", 24 * 40),  # beyond the 28-day horizon
     ):
         system.slots[s.id] = s
-    clinical.override(app, "Y02001", system)
+    wiring.override_clinical(app, "Y02001", system)
     yield system
-    clinical.override(app, "Y02001", None)
+    wiring.override_clinical(app, "Y02001", None)
 
 
 # Rules in the service layer ---------------------------------------------------------------------------------
@@ -126,51 +125,51 @@ def test_rules_come_from_the_practice(app_ctx: Any, session: Any) -> None:
     assert "GP appointment" in rules.online_slot_types and "Baby clinic" not in rules.online_slot_types
 
 
-def test_only_online_types_inside_horizon_and_lead_time_are_offered(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_only_online_types_inside_horizon_and_lead_time_are_offered(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
-    page = service.find_slots(session, current, service.SlotFilter())
+    page = service.find_slots(uow, current, service.SlotFilter())
     shown = {s.id for d in page.days for s in d.slots}
     assert shown == {"good", "good-phone", "nurse"}
     assert fake.calls.count("search_slots") == 1, "one slot search per page"
-    later = service.find_slots(session, current, service.SlotFilter(start_day=page.next_start))
+    later = service.find_slots(uow, current, service.SlotFilter(start_day=page.next_start))
     assert "far" not in {s.id for d in later.days for s in d.slots}
     assert {s.id for d in later.days for s in d.slots} <= {"later"}
 
 
-def test_slots_are_filtered_and_grouped_by_local_day(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_slots_are_filtered_and_grouped_by_local_day(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
-    page = service.find_slots(session, current, service.SlotFilter(delivery_mode=DeliveryMode.TELEPHONE))
+    page = service.find_slots(uow, current, service.SlotFilter(delivery_mode=DeliveryMode.TELEPHONE))
     assert [s.id for d in page.days for s in d.slots] == ["good-phone"]
-    page = service.find_slots(session, current, service.SlotFilter(slot_type="Nurse appointment"))
+    page = service.find_slots(uow, current, service.SlotFilter(slot_type="Nurse appointment"))
     assert [s.id for d in page.days for s in d.slots] == ["nurse"]
     for day in page.days:
         assert all(s.start.astimezone(service.LONDON).date() == day.day for s in day.slots)
 
 
-def test_when_nothing_fits_the_page_offers_alternatives(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_when_nothing_fits_the_page_offers_alternatives(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
     page = service.find_slots(
-        session, current, service.SlotFilter(slot_type="Nurse appointment", delivery_mode=DeliveryMode.VIDEO)
+        uow, current, service.SlotFilter(slot_type="Nurse appointment", delivery_mode=DeliveryMode.VIDEO)
     )
     assert page.days == [] and page.count == 0
     assert page.any_in_range == 3
     fake.slots["later-video"] = fake_slot("later-video", 24 * 12, "Nurse appointment", DeliveryMode.VIDEO)
-    slot_cache().forget("Y02001")  # the book changed in the clinical system: look again at once
+    uow.slot_cache.forget("Y02001")  # the book changed in the clinical system: look again at once
     page = service.find_slots(
-        session, current, service.SlotFilter(slot_type="Nurse appointment", delivery_mode=DeliveryMode.VIDEO)
+        uow, current, service.SlotFilter(slot_type="Nurse appointment", delivery_mode=DeliveryMode.VIDEO)
     )
     assert page.next_match is not None and page.next_match.id == "later-video"
     assert page.next_match_week is not None and page.next_match_week > page.start_day
-    page = service.find_slots(session, current, service.SlotFilter(slot_type="Medication review"))
+    page = service.find_slots(uow, current, service.SlotFilter(slot_type="Medication review"))
     assert ("GP appointment", 2) in page.other_types and ("Nurse appointment", 1) in page.other_types
 
 
-def test_book_records_audit_without_reason_and_sends_confirmation(app_ctx: Any, session: Any) -> None:
+def test_book_records_audit_without_reason_and_sends_confirmation(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]
-    appointment = service.book_appointment(
-        session, current, slot.id, "  Sore   knee\nfor 3 weeks ", "key-1", slot.start
-    )
+    slot = free_slots(uow, current)[0]
+    appointment = service.book_appointment(uow, current, slot.id, "  Sore   knee\nfor 3 weeks ", "key-1", slot.start)
     assert appointment.status == AppointmentStatus.BOOKED and appointment.reason == "Sore knee for 3 weeks"
     row = session.get(DemoAppointment, appointment.id)
     assert row is not None and row.slot_id == slot.id and session.get(DemoSlot, slot.id).status == "booked"
@@ -184,113 +183,119 @@ def test_book_records_audit_without_reason_and_sends_confirmation(app_ctx: Any, 
     assert "knee" not in message.body and PHONE in message.body
 
 
-def test_double_submit_books_once(app_ctx: Any, session: Any) -> None:
+def test_double_submit_books_once(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]
-    first = service.book_appointment(session, current, slot.id, "Check-up", "same-key", slot.start)
-    second = service.book_appointment(session, current, slot.id, "Check-up", "same-key", slot.start)
+    slot = free_slots(uow, current)[0]
+    first = service.book_appointment(uow, current, slot.id, "Check-up", "same-key", slot.start)
+    second = service.book_appointment(uow, current, slot.id, "Check-up", "same-key", slot.start)
     assert first.id == second.id
     assert session.scalar(select(func.count()).where(DemoAppointment.slot_id == slot.id)) == 1
     assert len(events(session, "appointment.booked", current.patient.id)) == 1
     assert len(notifications(session, PATIENT)) == 1
 
 
-def test_reason_is_limited_to_100_characters(app_ctx: Any, session: Any) -> None:
+def test_reason_is_limited_to_100_characters(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]
+    slot = free_slots(uow, current)[0]
     with pytest.raises(ReasonTooLong, match="100 characters or fewer"):
-        service.book_appointment(session, current, slot.id, "x" * 101, "k", slot.start)
-    assert service.book_appointment(session, current, slot.id, "x" * 100, "k", slot.start).reason == "x" * 100
+        service.book_appointment(uow, current, slot.id, "x" * 101, "k", slot.start)
+    assert service.book_appointment(uow, current, slot.id, "x" * 100, "k", slot.start).reason == "x" * 100
 
 
-def test_booking_is_refused_at_the_maximum_of_future_appointments(app_ctx: Any, session: Any) -> None:
+def test_booking_is_refused_at_the_maximum_of_future_appointments(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
     practice(session).max_future_appointments = 1
-    first, second = free_slots(session, current, 2)
-    service.book_appointment(session, current, first.id, "One", "k1", first.start)
+    first, second = free_slots(uow, current, 2)
+    service.book_appointment(uow, current, first.id, "One", "k1", first.start)
     with pytest.raises(BookingLimitReached, match=f"1 appointment booked.*{PHONE}"):
-        service.book_appointment(session, current, second.id, "Two", "k2", second.start)
+        service.book_appointment(uow, current, second.id, "Two", "k2", second.start)
     assert session.get(DemoSlot, second.id).status == "free"
-    page = service.find_slots(session, current, service.SlotFilter())
+    page = service.find_slots(uow, current, service.SlotFilter())
     assert page.at_limit and "Cancel one" in page.limit_message
 
 
-def test_slots_not_offered_online_cannot_be_booked_by_a_crafted_request(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_slots_not_offered_online_cannot_be_booked_by_a_crafted_request(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
     for sid in ("soon", "baby", "far", "no-such-slot"):
         with pytest.raises(SlotUnavailable):
             service.book_appointment(
-                session, current, sid, "Crafted", f"k-{sid}", fake.slots.get(sid, fake.slots["good"]).start
+                uow, current, sid, "Crafted", f"k-{sid}", fake.slots.get(sid, fake.slots["good"]).start
             )
     assert "book" not in fake.calls and fake.appointments == {}
 
 
-def test_slot_taken_a_moment_ago(app_ctx: Any, session: Any) -> None:
+def test_slot_taken_a_moment_ago(app_ctx: Any, session: Any, uow: Any) -> None:
     someone, current = acting_as(session, PATIENT2), acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]
-    service.book_appointment(session, someone, slot.id, "First", "k-a", slot.start)
+    slot = free_slots(uow, current)[0]
+    service.book_appointment(uow, someone, slot.id, "First", "k-a", slot.start)
     with pytest.raises(SlotUnavailable, match="Choose another time"):
-        service.book_appointment(session, current, slot.id, "Second", "k-b", slot.start)
+        service.book_appointment(uow, current, slot.id, "Second", "k-b", slot.start)
     assert events(session, "appointment.booked", current.patient.id) == []
 
 
-def test_slot_taken_between_search_and_book(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_slot_taken_between_search_and_book(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
     fake.fail_next["book"] = SlotUnavailable()
     with pytest.raises(SlotUnavailable):
-        service.book_appointment(session, current, "good", "Reason", "k", fake.slots["good"].start)
+        service.book_appointment(uow, current, "good", "Reason", "k", fake.slots["good"].start)
     assert events(session, "appointment.booked") == []
 
 
 @pytest.mark.parametrize("failure", [ClinicalSystemUnavailable(), ClinicalSystemUnavailable("timed out")])
-def test_clinical_system_down_or_slow_books_nothing(app_ctx: Any, session: Any, fake: Any, failure: Exception) -> None:
+def test_clinical_system_down_or_slow_books_nothing(
+    app_ctx: Any, session: Any, uow: Any, fake: Any, failure: Exception
+) -> None:
     current = acting_as(session, PATIENT)
     fake.fail_next["book"] = failure
     with pytest.raises(BookingFailed) as caught:
-        service.book_appointment(session, current, "good", "Reason", "k", fake.slots["good"].start)
+        service.book_appointment(uow, current, "good", "Reason", "k", fake.slots["good"].start)
     assert PHONE in caught.value.message and "not be booked twice" in caught.value.message
     assert fake.appointments == {} and events(session, "appointment.booked") == []
     assert notifications(session, PATIENT) == []
     fake.down = True
     with pytest.raises(ClinicalSystemUnavailable):
-        service.find_slots(session, current, service.SlotFilter())
+        service.find_slots(uow, current, service.SlotFilter())
 
 
-def test_service_switched_off_for_the_patient(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_service_switched_off_for_the_patient(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
     current.patient.appointments_enabled = False
     session.commit()
     current = acting_as(session, PATIENT)
     with pytest.raises(ServiceOff):
-        service.book_appointment(session, current, "good", "Reason", "k", None)
+        service.book_appointment(uow, current, "good", "Reason", "k", None)
     with pytest.raises(ServiceOff):
-        service.find_slots(session, current, service.SlotFilter())
+        service.find_slots(uow, current, service.SlotFilter())
     assert fake.calls == []
 
 
-def test_proxy_books_for_the_child(app_ctx: Any, session: Any) -> None:
+def test_proxy_books_for_the_child(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PARENT, child=True)
-    slot = free_slots(session, current)[0]
-    appointment = service.book_appointment(session, current, slot.id, "Vaccinations", "k", slot.start)
+    slot = free_slots(uow, current)[0]
+    appointment = service.book_appointment(uow, current, slot.id, "Vaccinations", "k", slot.start)
     [event] = events(session, "appointment.booked", current.patient.id)
     assert event.actor_role == "proxy" and event.actor_user_id == current.user.id
     [message] = notifications(session, PARENT)
     assert current.patient.given_name in message.body
-    listed = service.list_appointments(session, current)
+    listed = service.list_appointments(uow, current)
     assert [i.id for i in listed.upcoming] == [appointment.id]
-    own = service.list_appointments(session, acting_as(session, PARENT))
+    own = service.list_appointments(uow, acting_as(session, PARENT))
     assert own.upcoming == []
 
 
-def test_list_shows_upcoming_first_then_past_with_allowed_actions(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_list_shows_upcoming_first_then_past_with_allowed_actions(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
     ref = current.ref
     past = Appointment("P1", fake_slot("past", -48), AppointmentStatus.FULFILLED)
     fake.appointments["x"] = (ref, past)
-    near = service.book_appointment(session, current, "good", "Near", "k1", None)
-    later = service.book_appointment(session, current, "later", "Later", "k2", None)
+    near = service.book_appointment(uow, current, "good", "Near", "k1", None)
+    later = service.book_appointment(uow, current, "later", "Later", "k2", None)
     practice(session).cancellation_cutoff_hours = 48
-    listed = service.list_appointments(session, current)
+    listed = service.list_appointments(uow, current)
     assert [i.id for i in listed.upcoming] == [near.id, later.id]
     assert [i.id for i in listed.past] == ["P1"]
     assert not listed.upcoming[0].may_change and PHONE in listed.upcoming[0].refusal
@@ -301,12 +306,12 @@ def test_list_shows_upcoming_first_then_past_with_allowed_actions(app_ctx: Any, 
 
 
 # Cancelling -----------------------------------------------------------------------------------------------
-def test_cancel_frees_the_slot_and_is_audited(app_ctx: Any, session: Any) -> None:
+def test_cancel_frees_the_slot_and_is_audited(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[-1]
+    slot = free_slots(uow, current)[-1]
     practice(session).cancellation_cutoff_hours = 0
-    appointment = service.book_appointment(session, current, slot.id, "Reason", "k", slot.start)
-    cancelled = service.cancel_appointment(session, current, appointment.id, "Feeling better")
+    appointment = service.book_appointment(uow, current, slot.id, "Reason", "k", slot.start)
+    cancelled = service.cancel_appointment(uow, current, appointment.id, "Feeling better")
     assert cancelled.status == AppointmentStatus.CANCELLED
     assert session.get(DemoSlot, slot.id).status == "free"
     [event] = events(session, "appointment.cancelled", current.patient.id)
@@ -314,40 +319,44 @@ def test_cancel_frees_the_slot_and_is_audited(app_ctx: Any, session: Any) -> Non
     assert notifications(session, PATIENT)[-1].template == "appointment_cancelled"
 
 
-def test_cancel_is_refused_inside_the_cutoff_with_the_phone_number(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_cancel_is_refused_inside_the_cutoff_with_the_phone_number(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
-    appointment = service.book_appointment(session, current, "good", "Reason", "k", None)
+    appointment = service.book_appointment(uow, current, "good", "Reason", "k", None)
     practice(session).cancellation_cutoff_hours = 30  # the appointment is 26 hours away
     with pytest.raises(CancellationRefused, match=f"less than 30 hours away.*{PHONE}"):
-        service.cancel_appointment(session, current, appointment.id)
+        service.cancel_appointment(uow, current, appointment.id)
     practice(session).cancellation_allowed = False
     with pytest.raises(CancellationRefused, match="does not take cancellations online"):
-        service.cancel_appointment(session, current, appointment.id)
+        service.cancel_appointment(uow, current, appointment.id)
     assert "cancel" not in fake.calls and events(session, "appointment.cancelled") == []
 
 
-def test_cancel_someone_elses_appointment_is_not_found(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_cancel_someone_elses_appointment_is_not_found(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     owner, current = acting_as(session, PATIENT2), acting_as(session, PATIENT)
-    appointment = service.book_appointment(session, owner, "later", "Reason", "k", None)
+    appointment = service.book_appointment(uow, owner, "later", "Reason", "k", None)
     with pytest.raises(NotFound):
-        service.cancel_appointment(session, current, appointment.id)
+        service.cancel_appointment(uow, current, appointment.id)
 
 
-def test_cancel_when_the_system_is_down_is_queued_and_sent_exactly_once(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_cancel_when_the_system_is_down_is_queued_and_sent_exactly_once(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     from patient_online.models import OutboxMessage
     from patient_online.services import outbox
 
     current = acting_as(session, PATIENT)
-    appointment = service.book_appointment(session, current, "later", "Reason", "k", None)
+    appointment = service.book_appointment(uow, current, "later", "Reason", "k", None)
     for _ in range(2):  # a double submit while the link is down queues one cancellation
         fake.fail_next["cancel"] = ClinicalSystemUnavailable()
         with pytest.raises(CancellationQueued, match="will send it as soon as the system is back"):
-            service.cancel_appointment(session, current, appointment.id)
+            service.cancel_appointment(uow, current, appointment.id)
     assert events(session, "appointment.cancelled") == []
     [queued] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == service.CANCEL_KIND)).all()
     assert notifications(session, PATIENT)[-1].template == "appointment_cancel_queued"
-    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.DELIVERED) == 1
-    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.DELIVERED) == 0
+    assert outbox.deliver_due(uow, "test-worker").count(outbox.Outcome.DELIVERED) == 1
+    assert outbox.deliver_due(uow, "test-worker").count(outbox.Outcome.DELIVERED) == 0
     session.refresh(queued)
     assert queued.status == "delivered"
     assert fake.calls.count("cancel") == 3  # two refused while down, one delivered
@@ -358,62 +367,68 @@ def test_cancel_when_the_system_is_down_is_queued_and_sent_exactly_once(app_ctx:
 
 
 # Rescheduling ---------------------------------------------------------------------------------------------
-def test_reschedule_books_the_new_one_before_cancelling_the_old(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_reschedule_books_the_new_one_before_cancelling_the_old(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
     practice(session).max_future_appointments = 1
-    old = service.book_appointment(session, current, "later", "Reason", "k1", None)
-    outcome = service.reschedule_appointment(session, current, old.id, "good-phone", "Reason", "k2", None)
+    old = service.book_appointment(uow, current, "later", "Reason", "k1", None)
+    outcome = service.reschedule_appointment(uow, current, old.id, "good-phone", "Reason", "k2", None)
     assert outcome.old_cancelled and outcome.new.slot.id == "good-phone"
     assert fake.calls.index("book", fake.calls.index("book") + 1) < fake.calls.index("cancel")
-    listed = service.list_appointments(session, current)
+    listed = service.list_appointments(uow, current)
     assert [i.appointment.slot.id for i in listed.upcoming] == ["good-phone"]
     [event] = events(session, "appointment.rescheduled", current.patient.id)
     assert event.detail["slot_id"] == "good-phone" and event.detail["old_slot_id"] == "later"
     assert notifications(session, PATIENT)[-1].template == "appointment_rescheduled"
 
 
-def test_reschedule_when_booking_fails_keeps_the_old_appointment(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_reschedule_when_booking_fails_keeps_the_old_appointment(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
-    old = service.book_appointment(session, current, "later", "Reason", "k1", None)
+    old = service.book_appointment(uow, current, "later", "Reason", "k1", None)
     fake.fail_next["book"] = ClinicalSystemUnavailable()
     with pytest.raises(BookingFailed, match="You still have your appointment"):
-        service.reschedule_appointment(session, current, old.id, "good", "Reason", "k2", None)
-    service.book_appointment(session, acting_as(session, PATIENT2), "good", "Mine", "k3", None)
+        service.reschedule_appointment(uow, current, old.id, "good", "Reason", "k2", None)
+    service.book_appointment(uow, acting_as(session, PATIENT2), "good", "Mine", "k3", None)
     with pytest.raises(SlotUnavailable, match="You still have your appointment"):
-        service.reschedule_appointment(session, current, old.id, "good", "Reason", "k4", None)
+        service.reschedule_appointment(uow, current, old.id, "good", "Reason", "k4", None)
     assert next(a.id for _, a in fake.appointments.values() if a.status == AppointmentStatus.BOOKED) == old.id
     assert "cancel" not in fake.calls
 
 
-def test_reschedule_when_cancelling_fails_leaves_both_and_says_so(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_reschedule_when_cancelling_fails_leaves_both_and_says_so(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     current = acting_as(session, PATIENT)
-    old = service.book_appointment(session, current, "later", "Reason", "k1", None)
+    old = service.book_appointment(uow, current, "later", "Reason", "k1", None)
     fake.fail_next["cancel"] = ClinicalSystemUnavailable()
-    outcome = service.reschedule_appointment(session, current, old.id, "good", "Reason", "k2", None)
+    outcome = service.reschedule_appointment(uow, current, old.id, "good", "Reason", "k2", None)
     assert not outcome.old_cancelled and outcome.old.id == old.id
     booked = {a.slot.id for _, a in fake.appointments.values() if a.status == AppointmentStatus.BOOKED}
     assert booked == {"later", "good"}
     [incomplete] = events(session, "appointment.reschedule_incomplete", current.patient.id)
     assert incomplete.detail["slot_id"] == "later"
     assert "could not cancel your old appointment" in notifications(session, PATIENT)[-1].body
-    lines = service.practice_bookings(session, current.practice, NOW.astimezone(service.LONDON).date(), 14)
+    lines = service.practice_bookings(uow, current.practice, NOW.astimezone(service.LONDON).date(), 14)
     assert any(line.needs_action for day in lines for line in day.lines)
 
 
-def test_reschedule_inside_the_cutoff_is_refused(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_reschedule_inside_the_cutoff_is_refused(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
-    old = service.book_appointment(session, current, "good", "Reason", "k1", None)
+    old = service.book_appointment(uow, current, "good", "Reason", "k1", None)
     practice(session).cancellation_cutoff_hours = 30
     with pytest.raises(CancellationRefused, match="cannot change this appointment"):
-        service.reschedule_appointment(session, current, old.id, "later", "Reason", "k2", None)
+        service.reschedule_appointment(uow, current, old.id, "later", "Reason", "k2", None)
     assert len(fake.appointments) == 1
 
 
 # Calendar --------------------------------------------------------------------------------------------------
-def test_calendar_file_has_the_address_and_london_time(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_calendar_file_has_the_address_and_london_time(app_ctx: Any, session: Any, uow: Any, fake: Any) -> None:
     current = acting_as(session, PATIENT)
-    appointment = service.book_appointment(session, current, "good", "Private reason", "k", None)
-    name, content = service.calendar_file(session, current, appointment.id)
+    appointment = service.book_appointment(uow, current, "good", "Private reason", "k", None)
+    name, content = service.calendar_file(uow, current, appointment.id)
     assert name.endswith(".ics")
     text = content.decode()
     assert "BEGIN:VTIMEZONE" in text and "TZID=Europe/London" in text and "Private reason" not in text
@@ -423,15 +438,15 @@ def test_calendar_file_has_the_address_and_london_time(app_ctx: Any, session: An
 
 
 # Reception --------------------------------------------------------------------------------------------------
-def test_practice_bookings_show_only_the_practice(app_ctx: Any, session: Any) -> None:
+def test_practice_bookings_show_only_the_practice(app_ctx: Any, session: Any, uow: Any) -> None:
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]
-    service.book_appointment(session, current, slot.id, "Secret reason", "k", slot.start)
+    slot = free_slots(uow, current)[0]
+    service.book_appointment(uow, current, slot.id, "Secret reason", "k", slot.start)
     first = slot.start.astimezone(service.LONDON).date()
-    days = service.practice_bookings(session, current.practice, first, 1)
+    days = service.practice_bookings(uow, current.practice, first, 1)
     [line] = days[0].lines
     assert line.patient_name == current.patient.full_name and line.what == "Booked online"
-    assert service.practice_bookings(session, practice(session, "Y02002"), first, 1) == []
+    assert service.practice_bookings(uow, practice(session, "Y02002"), first, 1) == []
 
 
 # Journeys through the Flask client (CSRF on) -------------------------------------------------------------------
@@ -633,16 +648,18 @@ def test_reception_sees_the_practices_online_bookings(client: Any, sign_in: Any,
     assert "Booked online" not in client.get("/reception/appointments?days=14").get_data(as_text=True)
 
 
-def test_a_queued_cancellation_the_practice_refuses_is_reported(app_ctx: Any, session: Any, fake: Any) -> None:
+def test_a_queued_cancellation_the_practice_refuses_is_reported(
+    app_ctx: Any, session: Any, uow: Any, fake: Any
+) -> None:
     from patient_online.services import outbox
 
     current = acting_as(session, PATIENT)
-    appointment = service.book_appointment(session, current, "later", "Reason", "k2", None)
+    appointment = service.book_appointment(uow, current, "later", "Reason", "k2", None)
     fake.fail_next["cancel"] = ClinicalSystemUnavailable()
     with pytest.raises(CancellationQueued):
-        service.cancel_appointment(session, current, appointment.id)
+        service.cancel_appointment(uow, current, appointment.id)
     fake.fail_next["cancel"] = NotFound()  # the practice's system refuses it outright
-    assert outbox.deliver_due(session, "test-worker").count(outbox.Outcome.FAILED) == 1
+    assert outbox.deliver_due(uow, "test-worker").count(outbox.Outcome.FAILED) == 1
     [event] = events(session, "appointment.cancel_failed")
     assert event.patient_id == current.patient.id
     last = notifications(session, PATIENT)[-1]
@@ -671,10 +688,13 @@ def test_slots_page_may_show_a_recent_search_but_booking_checks_again(client: An
         assert db.session.get(DemoAppointment, booked) is not None
 
 
-def test_a_search_from_before_the_patients_own_booking_never_offers_them_that_time(app_ctx: Any, session: Any) -> None:
+def test_a_search_from_before_the_patients_own_booking_never_offers_them_that_time(
+    app_ctx: Any, session: Any, uow: Any
+) -> None:
     """Another node may serve the slots page from a search made before this patient booked there."""
     current = acting_as(session, PATIENT)
-    slot = free_slots(session, current)[0]  # the search is now remembered
-    clinical.system_for(current.practice).book(current.ref, slot.id, "Booked through another node", "k-other")
-    page = service.find_slots(session, current, service.SlotFilter())
+    slot = free_slots(uow, current)[0]  # the search is now remembered
+    system = wiring.clinical_systems(app_ctx).system_for(current.practice)
+    system.book(current.ref, slot.id, "Booked through another node", "k-other")
+    page = service.find_slots(uow, current, service.SlotFilter())
     assert slot.id not in {s.id for d in page.days for s in d.slots}

@@ -24,6 +24,7 @@ from patient_online.extensions import db, make_engine
 from patient_online.models import AuditEvent, Patient, Practice, User
 from patient_online.services import appointments as service
 from patient_online.services.access import Acting, patient_access
+from patient_online.wiring import uow
 from tests.conftest import PROJECT_ROOT, TEST_SETTINGS, drop_database, new_database_url
 
 THREADS = 20
@@ -109,7 +110,7 @@ def _fire(app: Flask, user_id: int, patient_ids: list[int], slot_id: str, at: dt
                 acting = Acting(user, patient, patient.practice, patient_access(session, patient))
                 session.commit()
                 barrier.wait(timeout=60)
-                results[index] = service.book_appointment(session, acting, slot_id, "Concurrency", key(index), at)
+                results[index] = service.book_appointment(uow(), acting, slot_id, "Concurrency", key(index), at)
             except Exception as exc:
                 results[index] = exc
             finally:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from patient_online import wiring
 from patient_online.domain.access import FLAG_ENHANCED_REVIEW, FLAG_REVIEW_NOT_INDICATED, Service
 from patient_online.domain.controls import SwitchSetting
 from patient_online.domain.errors import NotAllowed, NotFound, ServiceOff
@@ -15,7 +16,7 @@ from patient_online.domain.patients import AccessFlag
 from patient_online.domain.record import RecordLevel
 from patient_online.extensions import db
 from patient_online.models import AccountLink, AuditEvent, Patient, Practice, User
-from patient_online.services import clinical, controls, patient_access
+from patient_online.services import controls, patient_access
 from patient_online.services.access import acting_for
 from tests.fakes import FakeClinicalSystem
 
@@ -175,14 +176,14 @@ def test_only_the_practice_manager_can_switch(app: Any, client: Any, sign_in: An
     assert _events(app, controls.SWITCHED) == []
 
 
-def test_service_layer_refuses_anyone_but_a_manager_of_the_practice(app_ctx: Any, session: Any) -> None:
+def test_service_layer_refuses_anyone_but_a_manager_of_the_practice(app_ctx: Any, uow: Any) -> None:
     practice = _practice()
     setting = SwitchSetting(Service.PROXY, enabled=False)
     for email in (RECEPTION, "manager.y02002@example.com"):
         with pytest.raises(NotAllowed):
-            controls.set_switch(session, practice, _user(email), setting)
-    assert controls.set_switch(session, practice, _user(MANAGER), setting) is True
-    assert controls.set_switch(session, practice, _user(MANAGER), setting) is False  # nothing changed, no event
+            controls.set_switch(uow, practice, _user(email), setting)
+    assert controls.set_switch(uow, practice, _user(MANAGER), setting) is True
+    assert controls.set_switch(uow, practice, _user(MANAGER), setting) is False  # nothing changed, no event
 
 
 # Rules -----------------------------------------------------------------------------------------------------
@@ -349,12 +350,12 @@ def test_reception_refreshes_codes_from_the_clinical_system(app: Any, client: An
     with app.app_context():
         patient = _own_patient(PATIENT)
         patient_id, nhs = patient.id, patient.nhs_number
-        demographics = clinical.system_for(patient.practice).find_patient(nhs)
+        demographics = wiring.clinical_systems(app).system_for(patient.practice).find_patient(nhs)
     assert demographics is not None
     fake = FakeClinicalSystem(
         patients={nhs: _with_flags(demographics, (AccessFlag(FLAG_ENHANCED_REVIEW, dt.date(2020, 1, 1)),))}
     )
-    clinical.override(app, "Y02001", fake)
+    wiring.override_clinical(app, "Y02001", fake)
     sign_in(RECEPTION)
     url = f"/reception/patients/{patient_id}/access"
     response = client.submit(f"{url}/refresh", {}, page=url)
@@ -390,19 +391,21 @@ def test_reception_cannot_touch_another_practices_patient(app: Any, client: Any,
     assert _events(app, "access.changed") == []
 
 
-def test_service_layer_refuses_other_practices(app_ctx: Any, session: Any) -> None:
+def test_service_layer_refuses_other_practices(app_ctx: Any, session: Any, uow: Any) -> None:
     other = session.scalar(select(Patient).join(Practice).where(Practice.ods_code == "Y02002"))
     with pytest.raises(NotFound):
-        patient_access.access_panel(session, _user(RECEPTION), _practice(), other.id)
+        patient_access.access_panel(uow, _user(RECEPTION), _practice(), other.id)
     with pytest.raises(NotAllowed):
-        patient_access.access_panel(session, _user(MANAGER), _practice(), _own_patient(PATIENT).id)
+        patient_access.access_panel(uow, _user(MANAGER), _practice(), _own_patient(PATIENT).id)
 
 
 # Enforcement: a crafted request that bypasses the page is refused and changes nothing ----------------------
-def test_crafted_patient_post_is_refused_when_the_service_is_off(app: Any, client: Any, sign_in: Any) -> None:
+def test_crafted_patient_post_is_refused_when_the_service_is_off(
+    app: Any, client: Any, sign_in: Any, uow: Any
+) -> None:
     with app.app_context():
         controls.set_switch(
-            db.session,
+            uow,
             _practice(),
             _user(MANAGER),
             SwitchSetting(Service.PRESCRIPTIONS, False, "Call to order", "Pharmacy system change", BACK),

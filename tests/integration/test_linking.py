@@ -15,7 +15,14 @@ from tests.helpers import sign_in as do_sign_in
 
 
 def demo_patient(session: Any, nhs: str) -> DemoPatient:
-    return session.scalar(select(DemoPatient).where(DemoPatient.nhs_number == nhs))
+    found: DemoPatient = session.scalars(select(DemoPatient).where(DemoPatient.nhs_number == nhs)).one()
+    return found
+
+
+def _found(pattern: str, page: str) -> str:
+    match = re.search(pattern, page)
+    assert match is not None, pattern
+    return match.group(1)
 
 
 def request_form(person: DemoPatient, **changes: str) -> dict[str, str]:
@@ -116,12 +123,12 @@ def test_linkage_letter_links_at_once_and_reissue_invalidates_the_old_key(
     staff = FormClient(app.test_client())
     do_sign_in(staff, "reception.y02001@example.com")
     found = staff.get("/reception/patients?q=999+001+0145").get_data(as_text=True)
-    patient_id = int(re.search(r"/reception/patients/(\d+)", found).group(1))
+    patient_id = int(_found(r"/reception/patients/(\d+)", found))
     keys = []
     for _ in range(2):
         staff.submit(f"/reception/patients/{patient_id}/letter", {}, page=f"/reception/patients/{patient_id}")
         letter = staff.get(f"/reception/patients/{patient_id}/letter").get_data(as_text=True)
-        keys.append(re.search(r'class="app-secret">([A-Z0-9-]+)<', letter).group(1))
+        keys.append(_found(r'class="app-secret">([A-Z0-9-]+)<', letter))
     patient = session.get(Patient, patient_id)
     assert "Y02001" in letter and patient.online_account_id in letter
 

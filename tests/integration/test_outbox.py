@@ -21,11 +21,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from patient_online import wiring
 from patient_online.adapters.demo.models import DemoRepeatRequest
 from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RequestStatus
 from patient_online.extensions import WRITE_TRANSACTION, make_engine
 from patient_online.models import Notification, OutboxMessage, Patient, PrescriptionOrder, User
-from patient_online.services import clinical, outbox
+from patient_online.services import outbox
 from patient_online.services import prescriptions as rx
 from tests.conftest import PROJECT_ROOT, drop_database, new_database_url
 from tests.fakes import FakeClinicalSystem
@@ -52,9 +53,9 @@ def fake(app: Any) -> Iterator[FakeClinicalSystem]:
         RepeatItem("F1", "Amlodipine 5mg tablets", "One a day", "28 tablets", PrescriptionType.REPEAT),
         RepeatItem("F2", "Ramipril 5mg capsules", "One a day", "28 capsules", PrescriptionType.REPEAT),
     ]
-    clinical.override(app, "Y02001", system)
+    wiring.override_clinical(app, "Y02001", system)
     yield system
-    clinical.override(app, "Y02001", None)
+    wiring.override_clinical(app, "Y02001", None)
 
 
 def text(response: Any) -> str:
@@ -83,7 +84,7 @@ def one_message(session: Any) -> OutboxMessage:
 
 # (a) Link down: queued, the patient told, delivered exactly once when the link returns ------------------------
 def test_an_order_made_while_the_link_is_down_is_queued_and_sent_once_later(
-    client: Any, sign_in: Any, app: Any, fake: FakeClinicalSystem
+    client: Any, sign_in: Any, app: Any, fake: FakeClinicalSystem, uow: Any
 ) -> None:
     from patient_online.extensions import db
 
@@ -99,13 +100,13 @@ def test_an_order_made_while_the_link_is_down_is_queued_and_sent_once_later(
     with app.app_context():
         message = one_message(db.session)
         assert (message.status, message.attempts, message.last_error) == ("pending", 1, "ClinicalSystemUnavailable")
-        assert outbox.deliver_due(db.session, "w1", limit=1).outcomes == [outbox.Outcome.RETRY]  # still down
+        assert outbox.deliver_due(uow, "w1", limit=1).outcomes == [outbox.Outcome.RETRY]  # still down
         assert one_message(db.session).attempts == 2
 
         fake.down = False
-        report = outbox.deliver_due(db.session, "w1")
+        report = outbox.deliver_due(uow, "w1")
         assert report.outcomes == [outbox.Outcome.DELIVERED]
-        assert outbox.deliver_due(db.session, "w1").outcomes == []  # nothing left: never twice
+        assert outbox.deliver_due(uow, "w1").outcomes == []  # nothing left: never twice
         assert len(fake.requests) == 1 and fake.calls.count("request_repeats") == 3
         message = one_message(db.session)
         assert message.status == "delivered" and message.result == {"request_id": "FR1", "status": "requested"}
@@ -120,14 +121,14 @@ def test_an_order_made_while_the_link_is_down_is_queued_and_sent_once_later(
 
 
 def test_the_outbox_gives_up_after_the_maximum_attempts_and_says_so(
-    client: Any, sign_in: Any, app: Any, fake: FakeClinicalSystem
+    client: Any, sign_in: Any, app: Any, fake: FakeClinicalSystem, uow: Any
 ) -> None:
     from patient_online.extensions import db
 
     sign_in(PATIENT)
     order_while_link_breaks(client, fake, ["F1"])
     with app.app_context():
-        report = outbox.deliver_due(db.session, "w1")
+        report = outbox.deliver_due(uow, "w1")
         assert report.outcomes == [outbox.Outcome.RETRY, outbox.Outcome.RETRY, outbox.Outcome.FAILED]
         message = one_message(db.session)
         assert message.status == "failed" and message.attempts == 4 and "gave up" in message.last_error
@@ -140,7 +141,7 @@ def test_the_outbox_gives_up_after_the_maximum_attempts_and_says_so(
     assert "Can be ordered online" in text(client.get("/prescriptions"))  # a failed request blocks nothing
 
 
-def test_a_permanent_refusal_is_not_retried(app_ctx: Any, session: Any, fake: FakeClinicalSystem) -> None:
+def test_a_permanent_refusal_is_not_retried(app_ctx: Any, session: Any, uow: Any, fake: FakeClinicalSystem) -> None:
     from patient_online.domain.errors import PatientNotFound
     from patient_online.services.access import acting_for
 
@@ -148,7 +149,7 @@ def test_a_permanent_refusal_is_not_retried(app_ctx: Any, session: Any, fake: Fa
     acting = acting_for(session, user, None)
     assert acting is not None
     fake.fail_next["request_repeats"] = PatientNotFound()
-    result = rx.order_repeats(session, acting, ["F1"], "", "q" * 32)
+    result = rx.order_repeats(uow, acting, ["F1"], "", "q" * 32)
     assert result.status is RequestStatus.FAILED
     assert one_message(session).status == "failed" and one_message(session).attempts == 1
 
@@ -158,7 +159,7 @@ class Killed(BaseException):
 
 
 def test_a_worker_that_dies_after_the_call_is_redelivered_with_the_same_key(
-    app_ctx: Any, session: Any, fake: FakeClinicalSystem, monkeypatch: pytest.MonkeyPatch
+    app_ctx: Any, session: Any, uow: Any, fake: FakeClinicalSystem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from patient_online.services.access import acting_for
 
@@ -166,23 +167,23 @@ def test_a_worker_that_dies_after_the_call_is_redelivered_with_the_same_key(
     acting = acting_for(session, user, None)
     assert acting is not None
     fake.down = True
-    rx.order_repeats(session, acting, ["F1"], "", "w" * 32, offered={"F1": "Amlodipine 5mg tablets"})
+    rx.order_repeats(uow, acting, ["F1"], "", "w" * 32, offered={"F1": "Amlodipine 5mg tablets"})
     fake.down = False
 
-    def die() -> None:
+    def die(_uow: Any) -> None:
         raise Killed()
 
     monkeypatch.setattr(outbox, "_pause_after_call", die)
     with pytest.raises(Killed):
-        outbox.deliver_due(session, "w1")
+        outbox.deliver_due(uow, "w1")
     session.rollback()
     assert len(fake.requests) == 1
     message = one_message(session)
     assert (message.status, message.locked_by, message.attempts) == ("pending", "w1", 2)
 
     monkeypatch.undo()
-    assert outbox.deliver_due(session, "w2").outcomes == []  # w1's lease is still live: nobody else takes it
-    assert outbox.deliver_due(session, "w1").outcomes == [outbox.Outcome.DELIVERED]  # w1 restarted takes it back
+    assert outbox.deliver_due(uow, "w2").outcomes == []  # w1's lease is still live: nobody else takes it
+    assert outbox.deliver_due(uow, "w1").outcomes == [outbox.Outcome.DELIVERED]  # w1 restarted takes it back
     assert len(fake.requests) == 1  # the clinical system answered the same key with the same request
     assert session.scalar(select(PrescriptionOrder.external_id)) == "FR1"
 
@@ -306,7 +307,8 @@ def enqueue_orders(engine: Engine, keys: list[str]) -> None:
             )
             s.add(order)
             s.flush()
-            outbox.enqueue(s, patient.practice_id, rx.KIND, {"order_id": order.id, "patient_id": patient.id}, key)
+            payload = {"order_id": order.id, "patient_id": patient.id}
+            s.add(outbox.new_message(patient.practice_id, rx.KIND, payload, key, dt.datetime.now(dt.UTC)))
         s.commit()
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from patient_online import wiring
 from patient_online.adapters.demo import workflow
 from patient_online.adapters.demo.models import DemoMedication, DemoRepeatRequest
-from patient_online.domain.errors import NotAllowed, ServiceOff
+from patient_online.domain.errors import DomainError, InputError, NotAllowed, NotFound, ServiceOff
 from patient_online.domain.prescriptions import (
     NotOrderable,
     PrescriptionType,
@@ -21,7 +22,6 @@ from patient_online.domain.prescriptions import (
     add_working_days,
 )
 from patient_online.models import AuditEvent, Notification, Practice, PrescriptionOrder, User
-from patient_online.services import clinical
 from patient_online.services import prescriptions as rx
 from patient_online.services.access import Acting, acting_for, today
 from tests.fakes import FakeClinicalSystem
@@ -56,12 +56,12 @@ def order_page(client: Any) -> tuple[str, str]:
 
 
 def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
+    return html.unescape(str(response.get_data(as_text=True)))
 
 
 # Service layer: the template and rule 12 ------------------------------------------------------------------
-def test_template_says_which_items_can_be_ordered_and_why_not(app_ctx: Any, session: Any) -> None:
-    view = rx.repeat_template(session, acting_as(session))
+def test_template_says_which_items_can_be_ordered_and_why_not(app_ctx: Any, session: Any, uow: Any) -> None:
+    view = rx.repeat_template(uow, acting_as(session))
     reasons = {line.item.id: line.reason for line in view.lines}
     assert reasons == {
         AMLODIPINE: None,
@@ -75,7 +75,7 @@ def test_template_says_which_items_can_be_ordered_and_why_not(app_ctx: Any, sess
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "prescription.template_viewed"))
 
 
-def test_issues_used_up_and_the_never_online_list_come_from_the_practice(app_ctx: Any, session: Any) -> None:
+def test_issues_used_up_and_the_never_online_list_come_from_the_practice(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
     fake = FakeClinicalSystem()
     fake.templates[acting.patient.nhs_number] = [
@@ -93,15 +93,15 @@ def test_issues_used_up_and_the_never_online_list_come_from_the_practice(app_ctx
     ]
     acting.practice.never_online = ["omeprazole"]
     session.commit()
-    clinical.override(app_ctx, "Y02001", fake)
-    reasons = {line.item.id: line.reason for line in rx.repeat_template(session, acting).lines}
+    wiring.override_clinical(app_ctx, "Y02001", fake)
+    reasons = {line.item.id: line.reason for line in rx.repeat_template(uow, acting).lines}
     assert reasons == {"L1": NotOrderable.ISSUES_USED, "P1": None, "O1": NotOrderable.NOT_ONLINE}
 
 
 # Ordering ---------------------------------------------------------------------------------------------------
-def test_an_order_reaches_the_clinical_system_once_with_a_ready_by_date(app_ctx: Any, session: Any) -> None:
+def test_an_order_reaches_the_clinical_system_once_with_a_ready_by_date(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
-    result = rx.order_repeats(session, acting, [AMLODIPINE, ATORVASTATIN], "Going away on the 20th", "k" * 32)
+    result = rx.order_repeats(uow, acting, [AMLODIPINE, ATORVASTATIN], "Going away on the 20th", "k" * 32)
     order = result.order
     assert result.status is RequestStatus.REQUESTED and not result.replayed
     assert order.ready_by == add_working_days(today(), 2)
@@ -113,11 +113,11 @@ def test_an_order_reaches_the_clinical_system_once_with_a_ready_by_date(app_ctx:
     actions = set(session.scalars(select(AuditEvent.action).where(AuditEvent.patient_id == acting.patient.id)))
     assert {"prescription.ordered", "prescription.sent"} <= actions
 
-    again = rx.order_repeats(session, acting, [AMLODIPINE, ATORVASTATIN], "Going away on the 20th", "k" * 32)
+    again = rx.order_repeats(uow, acting, [AMLODIPINE, ATORVASTATIN], "Going away on the 20th", "k" * 32)
     assert again.replayed and again.order.id == order.id
     assert len(demo_requests(session)) == 1 and len(emails(session)) == 1
 
-    reasons = {line.item.id: line.reason for line in rx.repeat_template(session, acting).lines}
+    reasons = {line.item.id: line.reason for line in rx.repeat_template(uow, acting).lines}
     assert reasons[AMLODIPINE] is NotOrderable.ALREADY_REQUESTED and reasons[SALBUTAMOL] is None
 
 
@@ -133,40 +133,40 @@ def test_an_order_reaches_the_clinical_system_once_with_a_ready_by_date(app_ctx:
     ],
 )
 def test_orders_that_break_the_rules_are_refused(
-    app_ctx: Any, session: Any, items: list[str], note: str, field: str, message: str
+    app_ctx: Any, session: Any, uow: Any, items: list[str], note: str, field: str, message: str
 ) -> None:
-    with pytest.raises(rx.OrderInvalid) as refused:
-        rx.order_repeats(session, acting_as(session), items, note, "r" * 32)
+    with pytest.raises(InputError) as refused:
+        rx.order_repeats(uow, acting_as(session), items, note, "r" * 32)
     assert refused.value.field == field and message in refused.value.message
     assert demo_requests(session) == [] and session.scalar(select(func.count(PrescriptionOrder.id))) == 0
 
 
-def test_an_order_needs_a_nominated_pharmacy(app_ctx: Any, session: Any) -> None:
+def test_an_order_needs_a_nominated_pharmacy(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
     acting.patient.nominated_pharmacy_ods = ""
     session.commit()
-    with pytest.raises(rx.OrderInvalid) as refused:
-        rx.order_repeats(session, acting, [AMLODIPINE], "", "p" * 32)
+    with pytest.raises(InputError) as refused:
+        rx.order_repeats(uow, acting, [AMLODIPINE], "", "p" * 32)
     assert refused.value.field == "pharmacy"
 
 
-def test_someone_elses_idempotency_key_is_refused(app_ctx: Any, session: Any) -> None:
-    rx.order_repeats(session, acting_as(session), [AMLODIPINE], "", "s" * 32)
+def test_someone_elses_idempotency_key_is_refused(app_ctx: Any, session: Any, uow: Any) -> None:
+    rx.order_repeats(uow, acting_as(session), [AMLODIPINE], "", "s" * 32)
     with pytest.raises(NotAllowed):
-        rx.order_repeats(session, acting_as(session, "patient2.y02001@example.com"), [], "", "s" * 32)
+        rx.order_repeats(uow, acting_as(session, "patient2.y02001@example.com"), [], "", "s" * 32)
 
 
-def test_the_service_layer_refuses_when_prescriptions_are_off(app_ctx: Any, session: Any) -> None:
+def test_the_service_layer_refuses_when_prescriptions_are_off(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
     acting.patient.prescriptions_enabled = False
     session.commit()
     off = acting_as(session)
     for call in (
-        lambda: rx.repeat_template(session, off),
-        lambda: rx.order_repeats(session, off, [AMLODIPINE], "", "o" * 32),
-        lambda: rx.list_requests(session, off),
-        lambda: rx.cancel_request(session, off, "R-1"),
-        lambda: rx.nominate_pharmacy(session, off, "FA102"),
+        lambda: rx.repeat_template(uow, off),
+        lambda: rx.order_repeats(uow, off, [AMLODIPINE], "", "o" * 32),
+        lambda: rx.list_requests(uow, off),
+        lambda: rx.cancel_request(uow, off, "R-1"),
+        lambda: rx.nominate_pharmacy(uow, off, "FA102"),
     ):
         with pytest.raises(ServiceOff):
             call()
@@ -174,20 +174,20 @@ def test_the_service_layer_refuses_when_prescriptions_are_off(app_ctx: Any, sess
 
 
 # The status lifecycle (rule 13) ---------------------------------------------------------------------------
-def test_approved_then_issued_flows_back_to_the_patient_and_the_notifier(app_ctx: Any, session: Any) -> None:
+def test_approved_then_issued_flows_back_to_the_patient_and_the_notifier(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
-    order = rx.order_repeats(session, acting, [AMLODIPINE], "", "a" * 32).order
+    order = rx.order_repeats(uow, acting, [AMLODIPINE], "", "a" * 32).order
     before = session.get(DemoMedication, AMLODIPINE).issues_used
     practice = session.get(Practice, acting.practice.id)
 
     workflow.decide(session, "Y02001", order.external_id, RequestStatus.APPROVED)
-    assert rx.sync_patient_requests(session, practice, "Y02001-P001") == 1
+    assert rx.sync_patient_requests(uow, practice, "Y02001-P001") == 1
     assert session.get(PrescriptionOrder, order.id).status == "approved"
     assert emails(session)[-1].subject == "Your repeat prescription request has been approved"
-    assert rx.sync_patient_requests(session, practice, "Y02001-P001") == 0  # told once
+    assert rx.sync_patient_requests(uow, practice, "Y02001-P001") == 0  # told once
 
     workflow.decide(session, "Y02001", order.external_id, RequestStatus.ISSUED)
-    [line] = rx.list_requests(session, acting).lines  # the patient's page picks the change up too
+    [line] = rx.list_requests(uow, acting).lines  # the patient's page picks the change up too
     assert line.request.status is RequestStatus.ISSUED and line.pharmacy and line.pharmacy.ods_code == "FA101"
     assert "sent to Kingsbridge Pharmacy" in emails(session)[-1].body
     medication = session.get(DemoMedication, AMLODIPINE)
@@ -195,33 +195,33 @@ def test_approved_then_issued_flows_back_to_the_patient_and_the_notifier(app_ctx
     assert len(emails(session)) == 3  # ordered, approved, issued
 
 
-def test_a_rejection_shows_the_practices_reason(app_ctx: Any, session: Any) -> None:
+def test_a_rejection_shows_the_practices_reason(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
-    order = rx.order_repeats(session, acting, [SALBUTAMOL], "", "j" * 32).order
-    with pytest.raises(workflow.WorkflowError, match="Enter the reason"):
+    order = rx.order_repeats(uow, acting, [SALBUTAMOL], "", "j" * 32).order
+    with pytest.raises(InputError, match="Enter the reason"):
         workflow.decide(session, "Y02001", order.external_id, RequestStatus.REJECTED, " ")
     workflow.decide(session, "Y02001", order.external_id, RequestStatus.REJECTED, "Please book an asthma review.")
-    [line] = rx.list_requests(session, acting).lines
+    [line] = rx.list_requests(uow, acting).lines
     assert line.request.status is RequestStatus.REJECTED
     assert line.request.rejection_reason == "Please book an asthma review."
     assert "Please book an asthma review." in emails(session)[-1].body
-    with pytest.raises(workflow.WorkflowError, match="already been dealt with"):
+    with pytest.raises(InputError, match="already been dealt with"):
         workflow.decide(session, "Y02001", order.external_id, RequestStatus.ISSUED)
 
 
-def test_the_patient_can_cancel_only_while_requested(app_ctx: Any, session: Any) -> None:
+def test_the_patient_can_cancel_only_while_requested(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
-    first = rx.order_repeats(session, acting, [AMLODIPINE], "", "c" * 32).order
-    second = rx.order_repeats(session, acting, [ATORVASTATIN], "", "d" * 32).order
-    rx.cancel_request(session, acting, first.external_id)
+    first = rx.order_repeats(uow, acting, [AMLODIPINE], "", "c" * 32).order
+    second = rx.order_repeats(uow, acting, [ATORVASTATIN], "", "d" * 32).order
+    rx.cancel_request(uow, acting, first.external_id)
     assert session.get(PrescriptionOrder, first.id).status == "cancelled"
     assert session.get(DemoRepeatRequest, first.external_id).status == "cancelled"
     workflow.decide(session, "Y02001", second.external_id, RequestStatus.APPROVED)
-    with pytest.raises(rx.DomainError, match="already dealt with"):
-        rx.cancel_request(session, acting, second.external_id)
-    with pytest.raises(rx.NotFound):
-        rx.cancel_request(session, acting_as(session, "patient2.y02001@example.com"), second.external_id)
-    reasons = {line.item.id: line.reason for line in rx.repeat_template(session, acting).lines}
+    with pytest.raises(DomainError, match="already dealt with"):
+        rx.cancel_request(uow, acting, second.external_id)
+    with pytest.raises(NotFound):
+        rx.cancel_request(uow, acting_as(session, "patient2.y02001@example.com"), second.external_id)
+    reasons = {line.item.id: line.reason for line in rx.repeat_template(uow, acting).lines}
     assert reasons[AMLODIPINE] is None  # cancelled: can be ordered again
     assert reasons[ATORVASTATIN] is NotOrderable.ALREADY_REQUESTED  # approved, not issued yet
 
@@ -231,19 +231,21 @@ def test_the_patient_can_cancel_only_while_requested(app_ctx: Any, session: Any)
     ("query", "expected"),
     [("", 8), ("ashcombe", 3), ("KB1", 2), ("kb1 4ru", 1), ("late night", 1), ("fa105", 1), ("nowhere", 0)],
 )
-def test_pharmacy_search_by_name_town_or_postcode(app_ctx: Any, session: Any, query: str, expected: int) -> None:
-    assert len(rx.search_pharmacies(session, acting_as(session), query)) == expected
+def test_pharmacy_search_by_name_town_or_postcode(
+    app_ctx: Any, session: Any, uow: Any, query: str, expected: int
+) -> None:
+    assert len(rx.search_pharmacies(uow, acting_as(session), query)) == expected
 
 
-def test_nominating_a_pharmacy_is_audited_and_used_for_the_next_order(app_ctx: Any, session: Any) -> None:
+def test_nominating_a_pharmacy_is_audited_and_used_for_the_next_order(app_ctx: Any, session: Any, uow: Any) -> None:
     acting = acting_as(session)
-    chosen = rx.nominate_pharmacy(session, acting, "fa103")
+    chosen = rx.nominate_pharmacy(uow, acting, "fa103")
     assert chosen.name == "Riverside Late Night Pharmacy"
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "pharmacy.nominated"))
     assert event.detail == {"old": "FA101", "new": "FA103"}
-    with pytest.raises(rx.OrderInvalid):
-        rx.nominate_pharmacy(session, acting, "XX999")
-    order = rx.order_repeats(session, acting, [AMLODIPINE], "", "n" * 32).order
+    with pytest.raises(InputError):
+        rx.nominate_pharmacy(uow, acting, "XX999")
+    order = rx.order_repeats(uow, acting, [AMLODIPINE], "", "n" * 32).order
     assert session.get(DemoRepeatRequest, order.external_id).pharmacy_ods == "FA103"
 
 
@@ -314,7 +316,9 @@ def test_a_crafted_post_is_refused_when_the_practice_switches_prescriptions_off(
         from patient_online.extensions import db
 
         practice = db.session.scalar(select(Practice).where(Practice.ods_code == "Y02001"))
-        practice.switch("prescriptions").enabled = False
+        switch = practice.switch("prescriptions") if practice else None
+        assert switch is not None
+        switch.enabled = False
         db.session.commit()
     response = client.post(
         "/prescriptions/order", data={"csrf_token": token, "idempotency_key": key, "items": [AMLODIPINE]}
@@ -363,7 +367,9 @@ def test_practice_staff_approve_on_the_demo_screen_and_the_patient_sees_it(clien
     token, key = order_page(client)
     client.post("/prescriptions/order", data={"csrf_token": token, "idempotency_key": key, "items": [AMLODIPINE]})
     assert client.get("/demo-system/Y02001/prescriptions").status_code == 403  # patients never see it
-    client.post("/logout", data={"csrf_token": CSRF_RE.search(client.get("/home").get_data(as_text=True)).group(1)})
+    home = CSRF_RE.search(client.get("/home").get_data(as_text=True))
+    assert home is not None
+    client.post("/logout", data={"csrf_token": home.group(1)})
 
     sign_in("reception.y02001@example.com")
     queue = text(client.get("/demo-system/Y02001/prescriptions"))
@@ -385,7 +391,7 @@ def test_practice_staff_approve_on_the_demo_screen_and_the_patient_sees_it(clien
         from patient_online.extensions import db
 
         order = db.session.scalar(select(PrescriptionOrder))
-        assert order.status == "approved"
+        assert order is not None and order.status == "approved"
         assert emails(db.session)[-1].subject == "Your repeat prescription request has been approved"
 
 
@@ -393,7 +399,7 @@ def test_the_confirmation_page_belongs_to_its_patient(client: Any, sign_in: Any,
     with app.app_context():
         from patient_online.extensions import db
 
-        order = rx.order_repeats(db.session, acting_as(db.session), [AMLODIPINE], "", "z" * 32).order
+        order = rx.order_repeats(wiring.uow(), acting_as(db.session), [AMLODIPINE], "", "z" * 32).order
         order_id = order.id
     sign_in("patient2.y02001@example.com")
     assert client.get(f"/prescriptions/orders/{order_id}").status_code == 404

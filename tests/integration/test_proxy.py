@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from patient_online.adapters.demo.models import DemoPatient
 from patient_online.domain.access import Service
-from patient_online.domain.errors import NotAllowed, ServiceOff
+from patient_online.domain.errors import InputError, NotAllowed, ServiceOff
 from patient_online.domain.proxy import ProxyBasis, birthday
 from patient_online.domain.record import RecordLevel
 from patient_online.extensions import db
@@ -31,7 +31,8 @@ from patient_online.models import (
 from patient_online.services import proxy as service
 from patient_online.services.access import acting_for
 from patient_online.services.activity import activity_for
-from patient_online.services.proxy import Approval, ProxyError, ProxyRequest
+from patient_online.services.proxy import Approval, ProxyRequest
+from patient_online.wiring import uow as current_uow
 
 PATIENT = "patient.y02001@example.com"
 PATIENT2 = "patient2.y02001@example.com"
@@ -82,7 +83,7 @@ def _child_link() -> ProxyLink:
 def _ask(email: str, index: int, basis: ProxyBasis, relationship: str = "Carer") -> ProxyLink:
     person = _demo(index)
     service.request_proxy(
-        db.session,
+        current_uow(),
         _user(email),
         ProxyRequest(ODS, person.nhs_number, person.date_of_birth, relationship, basis.value),
     )
@@ -111,7 +112,8 @@ def _approval(chosen: ProxyBasis, **changes: Any) -> Approval:
 
 
 def _approve(link: ProxyLink, chosen: ProxyBasis, **changes: Any) -> ProxyLink:
-    return service.approve_proxy(db.session, _user(RECEPTION), _practice(), link.id, _approval(chosen, **changes))
+    service.approve_proxy(current_uow(), _user(RECEPTION), _practice(), link.id, _approval(chosen, **changes))
+    return link
 
 
 def _active_link(proxy_email: str, index: int, basis: ProxyBasis = ProxyBasis.PARENTAL_RESPONSIBILITY) -> ProxyLink:
@@ -128,7 +130,7 @@ def _events(action: str) -> list[AuditEvent]:
 
 
 def _text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
+    return html.unescape(str(response.get_data(as_text=True)))
 
 
 def _words(response: Any) -> str:
@@ -145,12 +147,12 @@ def test_a_request_that_matches_waits_for_reception(app_ctx: Any, session: Any) 
     assert "We have your request" in _emails(PATIENT)[-1].subject
 
 
-def test_a_request_that_matches_nobody_looks_the_same_to_the_asker(app_ctx: Any, session: Any) -> None:
+def test_a_request_that_matches_nobody_looks_the_same_to_the_asker(app_ctx: Any, session: Any, uow: Any) -> None:
     person = _demo(3)
     before = session.scalar(select(func.count(ProxyLink.id)))
     wrong_birthday = person.date_of_birth - dt.timedelta(days=1)
     service.request_proxy(
-        session, _user(PATIENT), ProxyRequest(ODS, person.nhs_number, wrong_birthday, "Son", "consent")
+        uow, _user(PATIENT), ProxyRequest(ODS, person.nhs_number, wrong_birthday, "Son", "consent")
     )
     assert session.scalar(select(func.count(ProxyLink.id))) == before
     unmatched = _events("proxy.requested")[-1]
@@ -158,7 +160,7 @@ def test_a_request_that_matches_nobody_looks_the_same_to_the_asker(app_ctx: Any,
     assert "We have your request" in _emails(PATIENT)[-1].subject, "the same email either way"
 
 
-def test_request_mistakes_are_refused_with_a_message_for_the_field(app_ctx: Any, session: Any) -> None:
+def test_request_mistakes_are_refused_with_a_message_for_the_field(app_ctx: Any, session: Any, uow: Any) -> None:
     person = _demo(3)
     cases = [
         (ProxyRequest(ODS, "123", person.date_of_birth, "Son", "consent"), "nhs_number"),
@@ -168,24 +170,24 @@ def test_request_mistakes_are_refused_with_a_message_for_the_field(app_ctx: Any,
         (ProxyRequest("ZZZ99", person.nhs_number, person.date_of_birth, "Son", "consent"), "practice"),
     ]
     for wanted, field in cases:
-        with pytest.raises(ProxyError) as caught:
-            service.request_proxy(session, _user(PATIENT), wanted)
+        with pytest.raises(InputError) as caught:
+            service.request_proxy(uow, _user(PATIENT), wanted)
         assert caught.value.field == field
 
 
-def test_only_verified_patients_can_ask(app_ctx: Any, session: Any) -> None:
+def test_only_verified_patients_can_ask(app_ctx: Any, session: Any, uow: Any) -> None:
     person = _demo(3)
     with pytest.raises(NotAllowed):
         service.request_proxy(
-            session, _user(NEWCOMER), ProxyRequest(ODS, person.nhs_number, person.date_of_birth, "Son", "consent")
+            uow, _user(NEWCOMER), ProxyRequest(ODS, person.nhs_number, person.date_of_birth, "Son", "consent")
         )
 
 
-def test_asking_for_your_own_record_or_twice_for_the_same_person(app_ctx: Any, session: Any) -> None:
+def test_asking_for_your_own_record_or_twice_for_the_same_person(app_ctx: Any, session: Any, uow: Any) -> None:
     me = _demo(0)
-    with pytest.raises(ProxyError, match="your own record"):
+    with pytest.raises(InputError, match="your own record"):
         service.request_proxy(
-            session, _user(PATIENT), ProxyRequest(ODS, me.nhs_number, me.date_of_birth, "Me", "consent")
+            uow, _user(PATIENT), ProxyRequest(ODS, me.nhs_number, me.date_of_birth, "Me", "consent")
         )
     first = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
     again = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
@@ -193,9 +195,11 @@ def test_asking_for_your_own_record_or_twice_for_the_same_person(app_ctx: Any, s
 
 
 def test_no_requests_when_the_practice_switches_proxy_access_off(app_ctx: Any, session: Any) -> None:
-    _practice().switch("proxy").enabled = False
+    switch = _practice().switch("proxy")
+    assert switch is not None
+    switch.enabled = False
     session.commit()
-    with pytest.raises(ProxyError, match="does not offer proxy access"):
+    with pytest.raises(InputError, match="does not offer proxy access"):
         _ask(PATIENT, 3, ProxyBasis.CONSENT)
 
 
@@ -223,27 +227,27 @@ def test_approving_each_basis_makes_an_active_link(app_ctx: Any, session: Any, b
     assert acting.access.record_level is RecordLevel.SUMMARY
 
 
-def test_the_patients_consent_is_asked_inside_the_gateway(app_ctx: Any, session: Any) -> None:
+def test_the_patients_consent_is_asked_inside_the_gateway(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _approve(_ask(PATIENT, 2, ProxyBasis.CONSENT, "Friend"), ProxyBasis.CONSENT)  # index 2 is patient2
     assert link.status == "awaiting_consent"
     assert "asked to act for you" in _emails(PATIENT2)[-1].subject
     with pytest.raises(NotAllowed):
         acting_for(session, _user(PATIENT), link.patient_id)
-    overview = service.proxy_overview(session, _user(PATIENT2))
+    overview = service.proxy_overview(uow, _user(PATIENT2))
     assert [c.id for c in overview.consent_requests] == [link.id]
     with pytest.raises(NotAllowed):
-        service.give_consent(session, _user(PATIENT), link.id)  # the proxy cannot consent for the patient
-    service.give_consent(session, _user(PATIENT2), link.id)
+        service.give_consent(uow, _user(PATIENT), link.id)  # the proxy cannot consent for the patient
+    service.give_consent(uow, _user(PATIENT2), link.id)
     assert link.status == "active" and link.patient_consent_at is not None
     assert "You can now act for" in _emails(PATIENT)[-1].subject
     assert acting_for(session, _user(PATIENT), link.patient_id) is not None
-    with pytest.raises(ProxyError):
-        service.give_consent(session, _user(PATIENT2), link.id)
+    with pytest.raises(InputError):
+        service.give_consent(uow, _user(PATIENT2), link.id)
 
 
-def test_the_patient_can_say_no(app_ctx: Any, session: Any) -> None:
+def test_the_patient_can_say_no(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _approve(_ask(PATIENT, 2, ProxyBasis.CONSENT), ProxyBasis.CONSENT)
-    service.refuse_consent(session, _user(PATIENT2), link.id, "I manage myself")
+    service.refuse_consent(uow, _user(PATIENT2), link.id, "I manage myself")
     assert link.status == "rejected" and link.status_reason == "I manage myself"
     assert "was not agreed" in _emails(PATIENT)[-1].subject
     assert session.get(ProxyLink, link.id) is not None, "kept for audit"
@@ -251,49 +255,52 @@ def test_the_patient_can_say_no(app_ctx: Any, session: Any) -> None:
 
 def test_consent_needs_the_patient_to_have_an_account(app_ctx: Any, session: Any) -> None:
     link = _ask(PATIENT, 3, ProxyBasis.CONSENT)
-    with pytest.raises(ProxyError, match="no online account"):
+    with pytest.raises(InputError, match="no online account"):
         _approve(link, ProxyBasis.CONSENT)
     assert link.status == "requested"
 
 
 def test_reception_must_record_evidence_and_the_safeguarding_check(app_ctx: Any, session: Any) -> None:
     link = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
-    for changes, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"evidence": " "}, "evidence"),
         ({"safeguarding_checked": False}, "safeguarding_checked"),
         ({"safeguarding_notes": ""}, "safeguarding_notes"),
         ({"basis": "friendship"}, "basis"),
         ({"can_appointments": False, "record_level": "none"}, "can_appointments"),
-    ]:
-        with pytest.raises(ProxyError) as caught:
+    ]
+    for changes, field in cases:
+        with pytest.raises(InputError) as caught:
             _approve(link, ProxyBasis.BEST_INTERESTS, **changes)
         assert caught.value.field == field
     assert session.get(ProxyLink, link.id).status == "requested"
 
 
-def test_permissions_never_exceed_the_patients_own_access(app_ctx: Any, session: Any) -> None:
+def test_permissions_never_exceed_the_patients_own_access(app_ctx: Any, session: Any, uow: Any) -> None:
     patient = _own(PATIENT2)
     patient.record_level = "summary"
     patient.prescriptions_enabled = False
     session.commit()
     link = _ask(PATIENT, 2, ProxyBasis.BEST_INTERESTS)
-    with pytest.raises(ProxyError, match="own access") as caught:
+    with pytest.raises(InputError, match="own access") as caught:
         _approve(link, ProxyBasis.BEST_INTERESTS, record_level="detailed")
     assert caught.value.field == "record_level"
-    with pytest.raises(ProxyError) as caught:
+    with pytest.raises(InputError) as caught:
         _approve(link, ProxyBasis.BEST_INTERESTS, can_prescriptions=True)
     assert caught.value.field == "can_prescriptions"
-    review = service.review_view(session, _user(RECEPTION), _practice(), link.id)
+    review = service.review_view(uow, _user(RECEPTION), _practice(), link.id)
     assert review.allowed_levels == (RecordLevel.NONE, RecordLevel.SUMMARY)
     assert not review.offers_prescriptions and review.offers_appointments
 
 
-def test_the_record_level_offered_follows_what_the_practice_offers(app_ctx: Any, session: Any) -> None:
-    _practice().switch("record").enabled = False
+def test_the_record_level_offered_follows_what_the_practice_offers(app_ctx: Any, session: Any, uow: Any) -> None:
+    switch = _practice().switch("record")
+    assert switch is not None
+    switch.enabled = False
     session.commit()
     link = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
-    assert service.review_view(session, _user(RECEPTION), _practice(), link.id).allowed_levels == (RecordLevel.NONE,)
-    with pytest.raises(ProxyError):
+    assert service.review_view(uow, _user(RECEPTION), _practice(), link.id).allowed_levels == (RecordLevel.NONE,)
+    with pytest.raises(InputError):
         _approve(link, ProxyBasis.BEST_INTERESTS, record_level="summary")
 
 
@@ -308,34 +315,34 @@ def test_a_proxy_uses_the_links_permissions_not_the_patients(app_ctx: Any, sessi
     assert acting.access.record_level is RecordLevel.SUMMARY
 
 
-def test_reception_of_another_practice_cannot_see_or_decide(app_ctx: Any, session: Any) -> None:
+def test_reception_of_another_practice_cannot_see_or_decide(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
     other = _user(RECEPTION2)
     from patient_online.domain.errors import NotFound
 
     with pytest.raises(NotAllowed):
-        service.review_view(session, other, _practice(), link.id)
+        service.review_view(uow, other, _practice(), link.id)
     with pytest.raises(NotFound):
-        service.approve_proxy(session, other, _practice("Y02002"), link.id, _approval(ProxyBasis.BEST_INTERESTS))
+        service.approve_proxy(uow, other, _practice("Y02002"), link.id, _approval(ProxyBasis.BEST_INTERESTS))
 
 
-def test_reception_turns_a_request_down_with_a_reason(app_ctx: Any, session: Any) -> None:
+def test_reception_turns_a_request_down_with_a_reason(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
-    with pytest.raises(ProxyError):
-        service.reject_proxy(session, _user(RECEPTION), _practice(), link.id, " ")
-    service.reject_proxy(session, _user(RECEPTION), _practice(), link.id, "Bring the court order to the practice")
+    with pytest.raises(InputError):
+        service.reject_proxy(uow, _user(RECEPTION), _practice(), link.id, " ")
+    service.reject_proxy(uow, _user(RECEPTION), _practice(), link.id, "Bring the court order to the practice")
     assert link.status == "rejected" and "court order" in _emails(PATIENT)[-1].body
-    overview = service.proxy_overview(session, _user(PATIENT))
+    overview = service.proxy_overview(uow, _user(PATIENT))
     assert [r.id for r in overview.my_requests] == [link.id]
 
 
 # Age boundaries when approving ------------------------------------------------------------------------------
 def test_parental_access_to_a_fifteen_year_old_needs_the_childs_say(app_ctx: Any, session: Any) -> None:
     link = _ask(PATIENT, 6, ProxyBasis.PARENTAL_RESPONSIBILITY)  # 15
-    with pytest.raises(ProxyError, match="competence") as caught:
+    with pytest.raises(InputError, match="competence") as caught:
         _approve(link, ProxyBasis.PARENTAL_RESPONSIBILITY)
     assert caught.value.field == "competence_assessed"
-    with pytest.raises(ProxyError):
+    with pytest.raises(InputError):
         _approve(link, ProxyBasis.PARENTAL_RESPONSIBILITY, competence_assessed=True)
     _approve(link, ProxyBasis.PARENTAL_RESPONSIBILITY, competence_assessed=True, child_consent=True)
     assert link.status == "active"
@@ -343,14 +350,14 @@ def test_parental_access_to_a_fifteen_year_old_needs_the_childs_say(app_ctx: Any
 
 def test_no_parental_access_at_sixteen(app_ctx: Any, session: Any) -> None:
     link = _ask(PATIENT, 12, ProxyBasis.PARENTAL_RESPONSIBILITY)  # 16
-    with pytest.raises(ProxyError, match="16") as caught:
+    with pytest.raises(InputError, match="16") as caught:
         _approve(link, ProxyBasis.PARENTAL_RESPONSIBILITY, competence_assessed=True, child_consent=True)
     assert caught.value.field == "basis"
 
 
 # The age rules, as `flask proxies review` runs them ------------------------------------------------------------
 def _review_on(day: dt.date) -> service.AgeRulesReport:
-    return service.apply_age_rules(db.session, day)
+    return service.apply_age_rules(current_uow(), day)
 
 
 def test_review_age_notice_then_suspension_and_running_twice_changes_nothing(app_ctx: Any, session: Any) -> None:
@@ -380,9 +387,9 @@ def test_review_age_notice_then_suspension_and_running_twice_changes_nothing(app
         acting_for(session, _user(PARENT), link.patient_id)
 
 
-def test_competence_and_consent_keep_access_at_eleven_but_not_at_sixteen(app_ctx: Any, session: Any) -> None:
+def test_competence_and_consent_keep_access_at_eleven_but_not_at_sixteen(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _child_link()
-    service.record_competence(session, _user(RECEPTION), _practice(), link.id, True, True)
+    service.record_competence(uow, _user(RECEPTION), _practice(), link.id, True, True)
     born = link.patient.date_of_birth
     _review_on(birthday(born, 11))
     assert link.status == "active"
@@ -417,34 +424,34 @@ def test_a_leap_day_child_is_suspended_on_1_march_in_a_common_year(app_ctx: Any,
     assert link.status == "suspended"
 
 
-def test_a_leap_day_child_turns_sixteen_on_29_february_2032(app_ctx: Any, session: Any) -> None:
+def test_a_leap_day_child_turns_sixteen_on_29_february_2032(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _active_link(PATIENT, 7)
-    service.record_competence(session, _user(RECEPTION), _practice(), link.id, True, True)
+    service.record_competence(uow, _user(RECEPTION), _practice(), link.id, True, True)
     _review_on(dt.date(2032, 2, 28))
     assert link.status == "active"
     _review_on(dt.date(2032, 2, 29))
     assert link.status == "suspended"
 
 
-def test_the_age_rules_leave_other_bases_alone(app_ctx: Any, session: Any) -> None:
+def test_the_age_rules_leave_other_bases_alone(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _approve(_ask(PATIENT, 2, ProxyBasis.CONSENT), ProxyBasis.CONSENT)
-    service.give_consent(session, _user(PATIENT2), link.id)
+    service.give_consent(uow, _user(PATIENT2), link.id)
     _review_on(dt.date(2040, 1, 1))
     assert link.status == "active"
 
 
-def test_reinstating_follows_the_age_rules(app_ctx: Any, session: Any) -> None:
+def test_reinstating_follows_the_age_rules(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _ask(PATIENT, 6, ProxyBasis.PARENTAL_RESPONSIBILITY)  # 15 today
     _approve(link, ProxyBasis.PARENTAL_RESPONSIBILITY, competence_assessed=True, child_consent=True)
-    service.record_competence(session, _user(RECEPTION), _practice(), link.id, False, False)
+    service.record_competence(uow, _user(RECEPTION), _practice(), link.id, False, False)
     _review_on(dt.date.today())
     assert link.status == "suspended" and "At 11" in link.status_reason
-    with pytest.raises(ProxyError, match="competence"):
-        service.reinstate_proxy(session, _user(RECEPTION), _practice(), link.id)
-    with pytest.raises(ProxyError):
-        service.record_competence(session, _user(RECEPTION), _practice(), link.id, False, True)
-    service.record_competence(session, _user(RECEPTION), _practice(), link.id, True, True)
-    service.reinstate_proxy(session, _user(RECEPTION), _practice(), link.id)
+    with pytest.raises(InputError, match="competence"):
+        service.reinstate_proxy(uow, _user(RECEPTION), _practice(), link.id)
+    with pytest.raises(InputError):
+        service.record_competence(uow, _user(RECEPTION), _practice(), link.id, False, True)
+    service.record_competence(uow, _user(RECEPTION), _practice(), link.id, True, True)
+    service.reinstate_proxy(uow, _user(RECEPTION), _practice(), link.id)
     assert link.status == "active"
     assert _events("proxy.reinstated")[-1].patient_id == link.patient_id
 
@@ -466,36 +473,36 @@ def test_the_command_line_review_takes_a_date(app: Any) -> None:
 
 
 # Ending ----------------------------------------------------------------------------------------------------------
-def test_the_proxy_ends_a_link_with_a_reason_and_it_is_kept(app_ctx: Any, session: Any) -> None:
+def test_the_proxy_ends_a_link_with_a_reason_and_it_is_kept(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _child_link()
-    with pytest.raises(ProxyError):
-        service.end_link(session, _user(PARENT), link.id, "")
-    service.end_link(session, _user(PARENT), link.id, "My partner will do this now")
+    with pytest.raises(InputError):
+        service.end_link(uow, _user(PARENT), link.id, "")
+    service.end_link(uow, _user(PARENT), link.id, "My partner will do this now")
     assert link.status == "ended" and link.ended_by_id == _user(PARENT).id and link.ended_at is not None
     assert link.status_reason == "My partner will do this now"
     assert session.get(ProxyLink, link.id) is not None
-    with pytest.raises(ProxyError):
-        service.end_link(session, _user(PARENT), link.id, "again")
+    with pytest.raises(InputError):
+        service.end_link(uow, _user(PARENT), link.id, "again")
 
 
-def test_the_patient_ends_a_link_and_the_proxy_is_told(app_ctx: Any, session: Any) -> None:
+def test_the_patient_ends_a_link_and_the_proxy_is_told(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _approve(_ask(PATIENT, 2, ProxyBasis.CONSENT), ProxyBasis.CONSENT)
-    service.give_consent(session, _user(PATIENT2), link.id)
+    service.give_consent(uow, _user(PATIENT2), link.id)
     with pytest.raises(NotAllowed):
-        service.end_link(session, _user(NEWCOMER), link.id, "not mine")
-    service.end_link(session, _user(PATIENT2), link.id, "I withdraw my consent")
+        service.end_link(uow, _user(NEWCOMER), link.id, "not mine")
+    service.end_link(uow, _user(PATIENT2), link.id, "I withdraw my consent")
     assert link.status == "ended"
     assert "I withdraw my consent" in _emails(PATIENT)[-1].body
     assert _events("proxy.ended")[-1].actor_role == "patient"
 
 
-def test_reception_suspends_and_ends_links(app_ctx: Any, session: Any) -> None:
+def test_reception_suspends_and_ends_links(app_ctx: Any, session: Any, uow: Any) -> None:
     link = _child_link()
-    service.suspend_proxy(session, _user(RECEPTION), _practice(), link.id, "Change of parental responsibility")
+    service.suspend_proxy(uow, _user(RECEPTION), _practice(), link.id, "Change of parental responsibility")
     assert link.status == "suspended"
-    lines = service.practice_links(session, _user(RECEPTION), _practice(), (service.ProxyStatus.SUSPENDED,))
+    lines = service.practice_links(uow, _user(RECEPTION), _practice(), (service.ProxyStatus.SUSPENDED,))
     assert [line.link.id for line in lines] == [link.id]
-    service.end_proxy_by_reception(session, _user(RECEPTION), _practice(), link.id, "Court order received")
+    service.end_proxy_by_reception(uow, _user(RECEPTION), _practice(), link.id, "Court order received")
     assert link.status == "ended" and link.ended_by_id == _user(RECEPTION).id
     assert _emails(PARENT)[-1].subject == "Proxy access has ended"
 
@@ -571,7 +578,7 @@ def test_ending_a_link_while_acting_falls_back_to_the_own_record(client: Any, si
     sign_in(PARENT)
     client.submit("/proxy/act-for", {"patient_id": str(child_id)}, page="/proxy")
     with app.app_context():
-        service.suspend_proxy(db.session, _user(RECEPTION), _practice(), _child_link().id, "Review")
+        service.suspend_proxy(current_uow(), _user(RECEPTION), _practice(), _child_link().id, "Review")
     response = client.get("/appointments")
     assert response.status_code == 302 and response.headers["Location"].endswith("/proxy")
     page = _text(client.get("/proxy"))
@@ -687,6 +694,7 @@ def test_reception_reviews_a_request_on_the_page(client: Any, sign_in: Any, app:
     assert ok.status_code == 302
     with app.app_context():
         done = db.session.get(ProxyLink, link_id)
+        assert done is not None
         assert done.status == "active" and done.can_appointments and not done.can_prescriptions
     page = _text(client.get(f"/reception/proxies/{link_id}"))
     assert "Suspend" in page and "End access" in page
@@ -696,7 +704,8 @@ def test_reception_reviews_a_request_on_the_page(client: Any, sign_in: Any, app:
     assert client.submit(f"/reception/proxies/{link_id}/end", {"end-reason": "Moved away"}).status_code == 302
     assert child in _text(client.get("/reception/proxies?show=closed"))
     with app.app_context():
-        assert db.session.get(ProxyLink, link_id).status == "ended"
+        ended = db.session.get(ProxyLink, link_id)
+        assert ended is not None and ended.status == "ended"
 
 
 def test_reception_of_another_practice_gets_not_found(client: Any, sign_in: Any, app: Any) -> None:
@@ -728,7 +737,7 @@ def test_the_patient_consents_on_the_page_and_sees_what_the_proxy_did(client: An
     client.submit("/proxy/act-for", {"patient_id": str(patient_id)}, page="/proxy")
     assert client.get("/appointments").status_code == 200
     with app.app_context():
-        lines = activity_for(db.session, _user(PATIENT2))
+        lines = activity_for(current_uow(), _user(PATIENT2))
     assert any(line.who == f"{proxy_name} (acting for you)" for line in lines)
 
 

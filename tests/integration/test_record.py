@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from patient_online import wiring
 from patient_online.adapters.demo.models import DemoRecordEntry
 from patient_online.domain.record import RecordEntry, RecordExtract, RecordNotice, Section
 from patient_online.models import AccountLink, AuditEvent, Patient, Practice, ProxyLink, User
-from patient_online.services import clinical
 from patient_online.services import record as records
 from patient_online.services.access import acting_for
 from tests.fakes import FakeClinicalSystem
@@ -226,9 +226,9 @@ def faked(app: Any) -> Iterator[FakeClinicalSystem]:
 
     with app.app_context():
         fake = fake_record(own_patient(db.session, PATIENT).nhs_number)
-    clinical.override(app, "Y02001", fake)
+    wiring.override_clinical(app, "Y02001", fake)
     yield fake
-    clinical.override(app, "Y02001", None)
+    wiring.override_clinical(app, "Y02001", None)
 
 
 @pytest.mark.parametrize("level", ["summary", "detailed", "full", "historic"])
@@ -437,7 +437,7 @@ def test_a_refused_section_changes_nothing_but_is_recorded(app: Any, client: Any
 
 # The practice's system is down ---------------------------------------------------------------------------
 def test_record_pages_say_plainly_when_the_practice_system_is_down(app: Any, client: Any, sign_in: Any) -> None:
-    clinical.override(app, "Y02001", FakeClinicalSystem(down=True))
+    wiring.override_clinical(app, "Y02001", FakeClinicalSystem(down=True))
     try:
         sign_in(PATIENT)
         overview = client.get("/record")
@@ -451,26 +451,28 @@ def test_record_pages_say_plainly_when_the_practice_system_is_down(app: Any, cli
             text = html.unescape(response.get_data(as_text=True))
             assert "cannot be shown right now" in text and "Traceback" not in text
     finally:
-        clinical.override(app, "Y02001", None)
+        wiring.override_clinical(app, "Y02001", None)
 
 
 # Service layer: refusals happen there too -----------------------------------------------------------------
-def test_services_refuse_sections_above_the_level_without_calling_the_system(app_ctx: Any, session: Any) -> None:
+def test_services_refuse_sections_above_the_level_without_calling_the_system(
+    app_ctx: Any, session: Any, uow: Any
+) -> None:
     from patient_online.domain.errors import NotAllowed
 
     patient = own_patient(session, PATIENT)
     patient.record_level = "summary"
     session.commit()
     fake = FakeClinicalSystem()
-    clinical.override(app_ctx, "Y02001", fake)
+    wiring.override_clinical(app_ctx, "Y02001", fake)
     try:
         user = session.scalar(select(User).where(User.email == PATIENT))
         current = acting_for(session, user, None)
         assert current is not None
         with pytest.raises(NotAllowed):
-            records.view_section(session, current, Section.TEST_RESULTS)
+            records.view_section(uow, current, Section.TEST_RESULTS)
         assert fake.calls == []
-        _scope, view = records.view_section(session, current, Section.ALLERGIES)
+        _scope, view = records.view_section(uow, current, Section.ALLERGIES)
         assert view.entries == [] and fake.calls == ["get_record"]
         practice = session.get(Practice, patient.practice_id)
         practice.default_record_level = "none"
@@ -479,8 +481,8 @@ def test_services_refuse_sections_above_the_level_without_calling_the_system(app
         switched_off = acting_for(session, user, None)
         assert switched_off is not None
         with pytest.raises(NotAllowed):
-            records.view_overview(session, switched_off)
+            records.view_overview(uow, switched_off)
         with pytest.raises(NotAllowed):
-            records.export_fhir_bundle(session, switched_off)
+            records.export_fhir_bundle(uow, switched_off)
     finally:
-        clinical.override(app_ctx, "Y02001", None)
+        wiring.override_clinical(app_ctx, "Y02001", None)

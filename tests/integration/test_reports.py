@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from patient_online import wiring
 from patient_online.adapters.demo.models import DemoAppointment, DemoPatient, DemoSlot
 from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, Service
 from patient_online.domain.controls import SwitchSetting
 from patient_online.extensions import db
 from patient_online.models import AccountLink, AuditEvent, LinkRequest, Patient, Practice, User, Verification
-from patient_online.services import clinical, controls, reports
+from patient_online.services import controls, reports
 from patient_online.services.access import today
 from tests.fakes import FakeClinicalSystem
 
@@ -53,10 +54,10 @@ def _expected_clinical(session: Any, practice: Practice, period: Any) -> dict[st
     }
 
 
-def test_figures_match_the_seeded_demo_data(app_ctx: Any, session: Any) -> None:
+def test_figures_match_the_seeded_demo_data(app_ctx: Any, session: Any, uow: Any) -> None:
     practice = _practice(session)
     period = reports.default_period(today())
-    report = reports.uptake_report(session, practice, _manager(session), period)
+    report = reports.uptake_report(uow, practice, _manager(session), period)
     expected = _expected_clinical(session, practice, period)
 
     assert report.clinical is not None
@@ -89,7 +90,7 @@ def test_figures_match_the_seeded_demo_data(app_ctx: Any, session: Any) -> None:
     assert report.shortfalls == []
 
 
-def test_use_of_each_service_and_waiting_verifications(app_ctx: Any, session: Any) -> None:
+def test_use_of_each_service_and_waiting_verifications(app_ctx: Any, session: Any, uow: Any) -> None:
     practice = _practice(session)
     patient = session.scalar(select(Patient).where(Patient.practice_id == practice.id).order_by(Patient.id))
     now = dt.datetime.now(dt.UTC)
@@ -111,7 +112,7 @@ def test_use_of_each_service_and_waiting_verifications(app_ctx: Any, session: An
             )
         )
     session.commit()
-    report = reports.uptake_report(session, practice, _manager(session), reports.default_period(today()))
+    report = reports.uptake_report(uow, practice, _manager(session), reports.default_period(today()))
     assert report.using == {Service.APPOINTMENTS: 1, Service.PRESCRIPTIONS: 0, Service.RECORD: 1}
     assert report.gateway_bookings == 1
     assert report.pending == 5
@@ -123,14 +124,14 @@ def test_use_of_each_service_and_waiting_verifications(app_ctx: Any, session: An
     assert report.pending_oldest_days == 30
 
 
-def test_report_page_chart_and_csv_agree(app: Any, client: Any, sign_in: Any) -> None:
+def test_report_page_chart_and_csv_agree(app: Any, client: Any, sign_in: Any, uow: Any) -> None:
     sign_in(MANAGER)
     page = client.get("/manage/reports")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     with app.app_context():
         report = reports.uptake_report(
-            db.session, _practice(db.session), _manager(db.session), reports.default_period(today())
+            uow, _practice(db.session), _manager(db.session), reports.default_period(today())
         )
         rows = reports.report_rows(report)
     assert "<svg" in html and 'role="img"' in html and "style=" not in html
@@ -172,10 +173,10 @@ def test_period_is_checked(client: Any, sign_in: Any) -> None:
     assert one_day.status_code == 200 and "(1 day)" in one_day.get_data(as_text=True)
 
 
-def test_services_below_contract_show_on_the_report(app: Any, client: Any, sign_in: Any) -> None:
+def test_services_below_contract_show_on_the_report(app: Any, client: Any, sign_in: Any, uow: Any) -> None:
     with app.app_context():
         controls.set_switch(
-            db.session,
+            uow,
             _practice(db.session),
             _manager(db.session),
             SwitchSetting(Service.APPOINTMENTS, False, "Call us", "Telephony outage", today() + dt.timedelta(days=7)),
@@ -188,7 +189,7 @@ def test_services_below_contract_show_on_the_report(app: Any, client: Any, sign_
 
 
 def test_other_clinical_systems_say_figures_are_not_available(app: Any, client: Any, sign_in: Any) -> None:
-    clinical.override(app, "Y02001", FakeClinicalSystem())
+    wiring.override_clinical(app, "Y02001", FakeClinicalSystem())
     sign_in(MANAGER)
     html = client.get("/manage/reports").get_data(as_text=True)
     assert "not available from this clinical system" in html.lower()

@@ -62,7 +62,7 @@ def prepare_database(env: dict[str, str]) -> None:
 
 def use_gpconnect(env: dict[str, str], ods: str, base_url: str, *extra: str) -> None:
     """Point a practice at the GP Connect provider simulator, as an administrator would."""
-    from patient_online.adapters.gpconnect.simulator import PROVIDER_ASID, PROVIDER_ODS
+    from tools.gpconnect_simulator import PROVIDER_ASID, PROVIDER_ODS
 
     options = [
         f"base_url={base_url}",

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from patient_online.adapters.demo.models import DemoAppointment, DemoPatient, DemoRepeatRequest, DemoSlot
 from patient_online.adapters.demo.seed import _gateway_patient, _link, _user
+from patient_online.domain.prescriptions import RequestStatus
 from patient_online.models import AuditEvent, OutboxMessage, Patient, Practice, PrescriptionOrder, User
 from patient_online.services import outbox
 from patient_online.services.prescriptions import KIND
@@ -230,11 +231,12 @@ def _queue_orders(engine: Engine, count: int) -> list[str]:
                 item_names=["Amlodipine 5mg tablets"],
                 note="",
                 pharmacy_ods="FA101",
-                status="queued",
+                status=RequestStatus.QUEUED.value,
             )
             session.add(order)
             session.flush()
-            outbox.enqueue(session, patient.practice_id, KIND, {"order_id": order.id, "patient_id": patient.id}, key)
+            payload = {"order_id": order.id, "patient_id": patient.id}
+            session.add(outbox.new_message(patient.practice_id, KIND, payload, key, dt.datetime.now(dt.UTC)))
             keys.append(key)
         session.commit()
     return keys

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from patient_online.adapters.gpconnect.simulator import start_simulator
+from tools.gpconnect_simulator import start_simulator
 
 from .servers import gateway_env, gunicorn, prepare_database, signed_in_client, use_gpconnect
 

@@ -1,7 +1,6 @@
-"""Figures for the uptake report from the demo clinical system, which the ClinicalSystem port does not offer.
+"""Figures for the uptake report from the demo clinical system (its side of the optional ReportFigures port).
 
-A real system's reporting would come from its own extracts; for those the report says the figures are not
-available, rather than guessing.
+A system without that port is not asked: the report says its figures are not available, rather than guessing.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
 from patient_online.domain.ports import LinkState
 from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordEntry, RecordExtract, Section
-from patient_online.extensions import WRITE_TRANSACTION
+from patient_online.domain.reports import ClinicalFigures
+from patient_online.extensions import begin_write
 
 from .models import (
     DemoAppointment,
@@ -38,6 +39,7 @@ from .models import (
     DemoRepeatRequest,
     DemoSlot,
 )
+from .reporting import clinical_figures
 
 SessionFactory = Callable[[], Session]
 
@@ -60,7 +62,7 @@ SLOT_COLUMNS = (
 def _writing(factory: SessionFactory) -> Iterator[Session]:
     """A session whose transaction takes the write lock at once (SQLite), committed when the block succeeds."""
     with factory() as session:
-        session.connection(execution_options=WRITE_TRANSACTION)
+        begin_write(session)
         try:
             yield session
             session.commit()
@@ -279,6 +281,13 @@ class DemoClinicalSystem:
             if not rows:
                 self._patient_row(s, patient)  # nothing found: a known patient with no entries, or not ours
             return RecordExtract(entries=[RecordEntry(row[0], Section(row[1]), *row[2:]) for row in rows])
+
+    # Reporting (the optional ReportFigures port) ----------------------------------------------
+    def report_figures(
+        self, start: dt.datetime, end: dt.datetime, online_slot_types: Sequence[str], flag_codes: Sequence[str]
+    ) -> ClinicalFigures:
+        """The uptake report's figures that only the clinical system holds."""
+        return clinical_figures(self._sessions, self.practice_ods, start, end, online_slot_types, flag_codes)
 
     def link_state(self) -> LinkState:
         return LinkState(ok=True, detail="embedded")

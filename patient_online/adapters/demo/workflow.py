@@ -10,21 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patient_online.domain.errors import DomainError, NotFound
+from patient_online.domain.errors import InputError, NotFound
 from patient_online.domain.prescriptions import InvalidTransition, RequestStatus, move
-from patient_online.extensions import WRITE_TRANSACTION
+from patient_online.extensions import begin_write
 
 from .models import DemoMedication, DemoPatient, DemoRepeatRequest
 
 MAX_REASON = 500
-
-
-class WorkflowError(DomainError):
-    """A queue action that cannot be done; ``field`` names the form field it belongs to."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -74,8 +66,7 @@ def prescription_queue(session: Session, practice_ods: str) -> list[QueueRow]:
 
 def decide(session: Session, practice_ods: str, request_id: str, new: RequestStatus, reason: str = "") -> str:
     """Move one request on (approve, reject with a reason, issue) and commit; returns the patient's clinical id."""
-    session.commit()  # a transaction of its own that takes the write lock first (SQLite)
-    session.connection(execution_options=WRITE_TRANSACTION)
+    begin_write(session)  # a transaction of its own that takes the write lock first (SQLite)
     row = session.get(DemoRepeatRequest, request_id, with_for_update=True)
     patient = session.get(DemoPatient, row.patient_id) if row else None
     if row is None or patient is None or patient.practice_ods != practice_ods:
@@ -83,14 +74,14 @@ def decide(session: Session, practice_ods: str, request_id: str, new: RequestSta
     reason = reason.strip()
     if new is RequestStatus.REJECTED:
         if not reason:
-            raise WorkflowError("Enter the reason the patient will see", "reason")
+            raise InputError("Enter the reason the patient will see", "reason")
         if len(reason) > MAX_REASON:
-            raise WorkflowError(f"Enter a reason of {MAX_REASON} characters or fewer", "reason")
+            raise InputError(f"Enter a reason of {MAX_REASON} characters or fewer", "reason")
     try:
         row.status = move(RequestStatus(row.status), new).value
     except InvalidTransition:
         session.rollback()
-        raise WorkflowError("This request has already been dealt with. Check its status.") from None
+        raise InputError("This request has already been dealt with. Check its status.") from None
     now = dt.datetime.now(dt.UTC)
     row.updated_at = now
     if new is RequestStatus.REJECTED:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from patient_online.adapters import registry
-from patient_online.adapters.registry import OptionsInvalid
-from patient_online.extensions import db
-from patient_online.models import Practice
+from patient_online.domain.errors import InputError, NotFound
 from patient_online.services import practices as practice_service
-from patient_online.services.clinical import system_for
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -33,14 +29,14 @@ def practices() -> Response | str:
     if form.validate_on_submit():
         try:
             added = practice_service.add_practice(
-                db.session,
+                uow(),
                 form.ods_code.data or "",
                 form.name.data or "",
                 phone=form.phone.data or "",
                 address=form.address.data or "",
                 actor_id=g.user.id,
             )
-        except practice_service.PracticeError as exc:
+        except InputError as exc:
             form.ods_code.errors = [exc.message]
         else:
             flash(
@@ -48,44 +44,40 @@ def practices() -> Response | str:
                 "success",
             )
             return redirect(url_for("admin.practice", ods=added.ods_code))
-    rows = db.session.scalars(select(Practice).order_by(Practice.ods_code)).all()
-    states = {p.id: system_for(p).link_state() for p in rows}
-    return render_template("admin/practices.html", practices=rows, states=states, form=form)
+    found = practice_service.list_practices(uow())
+    return render_template("admin/practices.html", practices=found.practices, states=found.states, form=form)
 
 
 @bp.route("/practices/<ods>", methods=["GET", "POST"])
 def practice(ods: str) -> Response | str:
-    found = db.session.scalar(select(Practice).where(Practice.ods_code == ods.upper()))
-    if found is None:
+    try:
+        page = practice_service.adapter_settings(
+            uow(), ods, request.form.get("adapter") or request.args.get("adapter") or None
+        )
+    except NotFound:
         abort(404)
-    chosen = request.form.get("adapter") or request.args.get("adapter") or found.adapter_name
-    if chosen not in registry.names():
-        abort(404)
-    adapter = registry.get(chosen)
+    adapter = page.adapter
     errors: dict[str, str] = {}
-    values = {o.name: ("" if o.secret else str(found.adapter_options.get(o.name, ""))) for o in adapter.options}
+    values = page.values
     if request.method == "POST" and FlaskForm().validate_on_submit():
         raw = {o.name: request.form.get(f"option-{o.name}", "").strip() for o in adapter.options}
-        # A secret left blank keeps the stored value, so it never has to be shown again.
-        keep = {o.name for o in adapter.options if o.secret and not raw[o.name] and o.name in found.adapter_options}
         try:
             practice_service.set_adapter(
-                db.session, found, chosen, {k: v for k, v in raw.items() if v}, g.user.id, keep_secrets=keep
+                uow(), page.practice.ods_code, adapter.name, raw, g.user.id, keep_blank_secrets=True
             )
-        except OptionsInvalid as exc:
-            errors = exc.errors
+        except InputError as exc:
+            errors = exc.fields
             values = {k: ("" if k in adapter.secret_options else v) for k, v in raw.items()}
         else:
-            flash(f"{found.name} now uses {adapter.title}.", "success")
-            return redirect(url_for("admin.practice", ods=found.ods_code))
-    state = system_for(found).link_state()
+            flash(f"{page.practice.name} now uses {adapter.title}.", "success")
+            return redirect(url_for("admin.practice", ods=page.practice.ods_code))
     return render_template(
         "admin/practice.html",
-        practice=found,
+        practice=page.practice,
         adapter=adapter,
-        adapters=registry.all_types(),
+        adapters=page.adapters,
         values=values,
         errors=errors,
-        state=state,
+        state=page.state,
         csrf_form=FlaskForm(),
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Response, g, render_template, request
 from flask_wtf import FlaskForm
 
+from patient_online.domain.errors import InputError
 from patient_online.domain.reports import Period
-from patient_online.extensions import db
 from patient_online.services import reports
-from patient_online.services.access import today
-from patient_online.services.reports import PeriodInvalid
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -25,16 +24,15 @@ class PeriodForm(FlaskForm):
 
 def _period(form: PeriodForm) -> Period | None:
     """The period asked for (the last 28 days when none was), or None with errors on the form."""
-    day = today()
-    fallback = reports.default_period(day)
     if not request.args:
+        fallback = reports.choose_period(uow())
         form.start.data, form.end.data = fallback.start, fallback.end
         return fallback
     if not form.validate():
         return None
     try:
-        return reports.check_period(form.start.data or fallback.start, form.end.data or fallback.end, day)
-    except PeriodInvalid as exc:
+        return reports.choose_period(uow(), form.start.data, form.end.data)
+    except InputError as exc:
         getattr(form, exc.field).errors = [exc.message]
         return None
 
@@ -45,7 +43,7 @@ def report() -> str | tuple[str, int]:
     period = _period(form)
     if period is None:
         return render_template("manager/reports.html", form=form, report=None, rows=[]), 400
-    found = reports.view_uptake_report(db.session, g.practice, g.user, period)
+    found = reports.view_uptake_report(uow(), g.practice, g.user, period)
     return render_template(
         "manager/reports.html",
         form=form,
@@ -64,7 +62,7 @@ def report_csv() -> Response | tuple[str, int]:
     period = _period(form)
     if period is None:
         return render_template("manager/reports.html", form=form, report=None, rows=[]), 400
-    found = reports.view_uptake_report(db.session, g.practice, g.user, period, fmt="csv")
+    found = reports.view_uptake_report(uow(), g.practice, g.user, period, fmt="csv")
     name = f"uptake-{g.practice.ods_code}-{period.start.isoformat()}-to-{period.end.isoformat()}.csv"
     return Response(
         reports.report_csv(found),

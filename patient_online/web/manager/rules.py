@@ -8,12 +8,12 @@ from werkzeug.wrappers import Response
 from wtforms import Field, RadioField, SelectMultipleField, StringField, TextAreaField, ValidationError
 
 from patient_online.domain.controls import LIMITS, PracticeRules, clean_list, next_bank_holidays
+from patient_online.domain.errors import InputError
 from patient_online.domain.prescriptions import add_working_days
-from patient_online.extensions import db
 from patient_online.services import controls
-from patient_online.services.access import today
-from patient_online.services.controls import ControlsInvalid
+from patient_online.services.controls import RulesPage
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -75,10 +75,10 @@ def _data(rules: PracticeRules) -> dict[str, object]:
 
 @bp.route("/rules", methods=["GET", "POST"])
 def rules() -> Response | str | tuple[str, int]:
-    current = controls.current_rules(g.practice)
-    offered = controls.offered_slot_types(g.practice)
+    page = controls.rules_page(uow(), g.practice)
+    current = page.current
     form = RulesForm(data=_data(current))
-    form.online_slot_types.choices = [(name, name) for name in offered.names]
+    form.online_slot_types.choices = [(name, name) for name in page.offered.names]
     if form.is_submitted():
         valid = form.validate()
         numbers = {name: _whole(form, name) for name in NUMBERS}
@@ -91,15 +91,9 @@ def rules() -> Response | str | tuple[str, int]:
                 **numbers,
             )
             try:
-                changes = controls.set_rules(
-                    db.session,
-                    g.practice,
-                    g.user,
-                    wanted,
-                    frozenset(offered.names) if offered.from_clinical_system else None,
-                )
-            except ControlsInvalid as exc:
-                for name, problem in exc.problems.items():
+                changes = controls.set_rules(uow(), g.practice, g.user, wanted, page.offered_types)
+            except InputError as exc:
+                for name, problem in exc.fields.items():
                     getattr(form, name).errors = [problem]
             else:
                 if changes:
@@ -107,18 +101,18 @@ def rules() -> Response | str | tuple[str, int]:
                 else:
                     flash("Nothing changed.", "success")
                 return redirect(url_for("manager.rules"))
-        return _page(form, offered, current), 400
-    return _page(form, offered, current)
+        return _page(form, page), 400
+    return _page(form, page)
 
 
-def _page(form: RulesForm, offered: controls.SlotTypes, current: PracticeRules) -> str:
-    day = today()
+def _page(form: RulesForm, page: RulesPage) -> str:
+    day = page.today
     return render_template(
         "manager/rules.html",
         form=form,
-        offered=offered,
+        offered=page.offered,
         limits=LIMITS,
-        ready_example=(day, add_working_days(day, current.turnaround_working_days)),
-        history=controls.control_history(db.session, g.practice, controls.RULES_CHANGED),
+        ready_example=(day, add_working_days(day, page.current.turnaround_working_days)),
+        history=page.history,
         bank_holidays=next_bank_holidays(day),
     )

@@ -8,11 +8,10 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from patient_online.extensions import db
+from patient_online.domain.errors import InputError
 from patient_online.services import staff as staff_service
-from patient_online.services.accounts import find_by_email
-from patient_online.services.staff import StaffError
 from patient_online.web.fields import Choice
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -34,21 +33,16 @@ def staff() -> Response | str:
     if form.validate_on_submit():
         email, role = form.email.data or "", form.role.data or ""
         try:
-            if find_by_email(db.session, email) is None:
-                if not form.password.data:
-                    raise StaffError("Enter a temporary password for the new account", "password")
-                staff_service.create_staff(
-                    db.session,
-                    email=email,
-                    password=form.password.data,
-                    role=role,
-                    practice_ods=g.practice.ods_code,
-                    name=form.name.data or "",
-                    actor_id=g.user.id,
-                )
-            else:
-                staff_service.add_role(db.session, g.practice, email, role, g.user.id)
-        except StaffError as exc:
+            staff_service.add_staff(
+                uow(),
+                g.practice,
+                email=email,
+                role=role,
+                password=form.password.data or "",
+                name=form.name.data or "",
+                actor_id=g.user.id,
+            )
+        except InputError as exc:
             getattr(form, exc.field or "email").errors = [exc.message]
         else:
             flash(
@@ -56,7 +50,7 @@ def staff() -> Response | str:
                 "success",
             )
             return redirect(url_for("manager.staff"))
-    members = staff_service.practice_staff(db.session, g.practice)
+    members = staff_service.practice_staff(uow(), g.practice)
     return render_template("manager/staff.html", form=form, members=members)
 
 
@@ -65,8 +59,8 @@ def remove_staff(membership_id: int) -> Response:
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            staff_service.remove_role(db.session, g.practice, membership_id, g.user.id)
-        except StaffError as exc:
+            staff_service.remove_role(uow(), g.practice, membership_id, g.user.id)
+        except InputError as exc:
             flash(f"{exc.message}.", "error")
         else:
             flash("Role removed.", "success")

@@ -11,11 +11,12 @@ from wtforms import RadioField, TextAreaField, ValidationError
 
 from patient_online.domain.access import Service
 from patient_online.domain.controls import DEFAULT_LEVEL_CHOICES, MESSAGE_MAX_LENGTH, REASON_MAX_LENGTH, SwitchSetting
+from patient_online.domain.errors import InputError
 from patient_online.domain.record import RecordLevel
-from patient_online.extensions import db
 from patient_online.services import controls
-from patient_online.services.controls import ControlsInvalid, SwitchView
+from patient_online.services.controls import SwitchesPage, SwitchView
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -79,7 +80,7 @@ def _form(view: SwitchView, formdata: object | None = None) -> SwitchForm:
 
 @bp.get("/services")
 def services() -> str:
-    return _page(None, None)
+    return _page(controls.switches_page(uow(), g.practice), None, None)
 
 
 @bp.post("/services")
@@ -88,7 +89,8 @@ def change_service() -> Response | tuple[str, int]:
         service = Service(request.form.get("service", ""))
     except ValueError:
         abort(400)
-    view = next(v for v in controls.practice_switch_views(db.session, g.practice) if v.service is service)
+    page = controls.switches_page(uow(), g.practice)
+    view = next(v for v in page.views if v.service is service)
     form = _form(view, request.form)
     if form.validate():
         setting = SwitchSetting(
@@ -100,14 +102,14 @@ def change_service() -> Response | tuple[str, int]:
             default_level=_level(form) if service is Service.RECORD else None,
         )
         try:
-            changed = controls.set_switch(db.session, g.practice, g.user, setting)
-        except ControlsInvalid as exc:
-            for name, problem in exc.problems.items():
+            changed = controls.set_switch(uow(), g.practice, g.user, setting)
+        except InputError as exc:
+            for name, problem in exc.fields.items():
                 getattr(form, name).errors = [problem]
         else:
             flash(_done_message(setting, changed), "success")
             return redirect(url_for("manager.services") + f"#{service.value}")
-    return _page(service, form), 400
+    return _page(page, service, form), 400
 
 
 def _level(form: SwitchForm) -> RecordLevel | None:
@@ -129,15 +131,14 @@ def _done_message(setting: SwitchSetting, changed: bool) -> str:
     return f"{label} is {'on' if setting.enabled else 'off'} for every patient of the practice, from now."
 
 
-def _page(errored: Service | None, errored_form: SwitchForm | None) -> str:
-    views = controls.practice_switch_views(db.session, g.practice)
-    forms = {v.service: errored_form if v.service is errored and errored_form else _form(v) for v in views}
+def _page(page: SwitchesPage, errored: Service | None, errored_form: SwitchForm | None) -> str:
+    forms = {v.service: errored_form if v.service is errored and errored_form else _form(v) for v in page.views}
     return render_template(
         "manager/services.html",
-        views=views,
+        views=page.views,
         forms=forms,
         errored=errored,
-        history=controls.control_history(db.session, g.practice, controls.SWITCHED),
+        history=page.history,
         message_max=MESSAGE_MAX_LENGTH,
         reason_max=REASON_MAX_LENGTH,
         Service=Service,

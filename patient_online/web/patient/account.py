@@ -7,10 +7,10 @@ from werkzeug.wrappers import Response
 
 from patient_online.auth import forms
 from patient_online.auth.sessions import start_session
-from patient_online.extensions import db
+from patient_online.domain.errors import InputError
 from patient_online.services import accounts
-from patient_online.services.accounts import AccountError
 from patient_online.services.activity import activity_for
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -35,8 +35,8 @@ def change_password() -> Response | str:
     form = forms.ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
         try:
-            accounts.change_password(db.session, g.user, form.current_password.data or "", form.password.data or "")
-        except AccountError as exc:
+            accounts.change_password(uow(), g.user, form.current_password.data or "", form.password.data or "")
+        except InputError as exc:
             getattr(form, exc.field or "password").errors = [exc.message]
         else:
             start_session(g.user)  # this browser stays signed in; every other session has ended
@@ -50,8 +50,8 @@ def change_email() -> Response | str:
     form = forms.EmailForm(prefix="em")
     if form.validate_on_submit():
         try:
-            accounts.start_email_change(db.session, g.user, form.email.data or "")
-        except AccountError as exc:
+            accounts.start_email_change(uow(), g.user, form.email.data or "")
+        except InputError as exc:
             form.email.errors = [exc.message]
         else:
             flash("If that address can be used, we have sent a security code to it. Enter it below.", "info")
@@ -64,8 +64,8 @@ def confirm_email_change() -> Response | str:
     form = forms.CodeForm(prefix="ec")
     if form.validate_on_submit():
         try:
-            accounts.confirm_email_change(db.session, g.user, form.code.data or "")
-        except AccountError as exc:
+            accounts.confirm_email_change(uow(), g.user, form.code.data or "")
+        except InputError as exc:
             form.code.errors = [exc.message]
         else:
             flash("Your email address has been changed.", "success")
@@ -75,4 +75,4 @@ def confirm_email_change() -> Response | str:
 
 @bp.get("/account/activity")
 def activity() -> str:
-    return render_template("patient/activity.html", lines=activity_for(db.session, g.user))
+    return render_template("patient/activity.html", lines=activity_for(uow(), g.user))

@@ -29,10 +29,10 @@ from patient_online.domain.appointments import (
     group_by_clinician,
 )
 from patient_online.domain.errors import NotFound, SlotUnavailable
-from patient_online.extensions import db
 from patient_online.memo import TimedMemo
 from patient_online.services import appointments as service
 from patient_online.web.filters import uk_datetime
+from patient_online.wiring import uow
 
 from . import acting, bp
 
@@ -111,7 +111,7 @@ def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
         clinician_id=form.clinician.data or "",
         delivery_mode=DeliveryMode(mode) if mode else None,
     )
-    page = service.find_slots(db.session, acting(), wanted, replacing=replacing)
+    page = service.find_slots(uow(), acting(), wanted, replacing=replacing)
     form.start.choices = [(s.isoformat(), _week_label(s, e)) for s, e in page.weeks]
     if page.start_day not in {s for s, _ in page.weeks}:
         form.start.choices.insert(0, (page.start_day.isoformat(), _week_label(page.start_day, page.end_day)))
@@ -166,7 +166,7 @@ def _slot_days(address: str, days: list[SlotDay]) -> Markup:
 
 @bp.get("/appointments")
 def appointments() -> str:
-    result = service.list_appointments(db.session, acting())
+    result = service.list_appointments(uow(), acting())
     return render_template("patient/appointments/index.html", result=result)
 
 
@@ -214,7 +214,7 @@ def _booking_page(
         form.idempotency_key.data = uuid.uuid4().hex
         form.at.data = at.isoformat() if at else ""
     try:
-        slot, old = service.prepare_booking(db.session, current, slot_id, at, replacing=replacing)
+        slot, old = service.prepare_booking(uow(), current, slot_id, at, replacing=replacing)
     except NotFound:
         abort(404)
     except SlotUnavailable as exc:
@@ -245,7 +245,7 @@ def _booking_page(
 def book_slot(slot_id: str) -> BaseResponse | str | tuple[str, int]:
     def submit(form: BookForm, at: dt.datetime | None) -> BaseResponse:
         appointment = service.book_appointment(
-            db.session, acting(), slot_id, form.reason.data or "", form.idempotency_key.data or "", at
+            uow(), acting(), slot_id, form.reason.data or "", form.idempotency_key.data or "", at
         )
         return redirect(url_for(".appointment_booked", appointment_id=appointment.id))
 
@@ -256,7 +256,7 @@ def book_slot(slot_id: str) -> BaseResponse | str | tuple[str, int]:
 def appointment_booked(appointment_id: str) -> str:
     current = acting()
     try:
-        item = service.get_appointment(db.session, current, appointment_id, audited=False)
+        item = service.get_appointment(uow(), current, appointment_id, audited=False)
     except NotFound:
         abort(404)
     return render_template(
@@ -267,7 +267,7 @@ def appointment_booked(appointment_id: str) -> str:
 @bp.get("/appointments/<appointment_id>")
 def appointment(appointment_id: str) -> str:
     try:
-        item = service.get_appointment(db.session, acting(), appointment_id)
+        item = service.get_appointment(uow(), acting(), appointment_id)
     except NotFound:
         abort(404)
     return render_template("patient/appointments/show.html", item=item)
@@ -281,7 +281,7 @@ def cancel_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, i
     status = 200
     if form.validate_on_submit():
         try:
-            cancelled = service.cancel_appointment(db.session, current, appointment_id, form.reason.data or "")
+            cancelled = service.cancel_appointment(uow(), current, appointment_id, form.reason.data or "")
         except NotFound:
             abort(404)
         except ReasonTooLong as exc:
@@ -297,7 +297,7 @@ def cancel_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, i
             flash(f"Your appointment on {uk_datetime(cancelled.slot.start)} has been cancelled.", "success")
             return redirect(url_for(".appointments"))
     try:
-        item = service.get_appointment(db.session, current, appointment_id, audited=False)
+        item = service.get_appointment(uow(), current, appointment_id, audited=False)
     except NotFound:
         abort(404)
     return render_template(
@@ -325,7 +325,7 @@ def reschedule_appointment(appointment_id: str) -> str | tuple[str, int]:
 def reschedule_to(appointment_id: str, slot_id: str) -> BaseResponse | str | tuple[str, int]:
     def submit(form: BookForm, at: dt.datetime | None) -> BaseResponse | str:
         outcome = service.reschedule_appointment(
-            db.session, acting(), appointment_id, slot_id, form.reason.data or "", form.idempotency_key.data or "", at
+            uow(), acting(), appointment_id, slot_id, form.reason.data or "", form.idempotency_key.data or "", at
         )
         if outcome.old_cancelled:
             return redirect(url_for(".appointment_booked", appointment_id=outcome.new.id, changed=1))
@@ -341,7 +341,7 @@ def reschedule_to(appointment_id: str, slot_id: str) -> BaseResponse | str | tup
 @bp.get("/appointments/<appointment_id>/calendar.ics")
 def appointment_calendar(appointment_id: str) -> Response:
     try:
-        name, content = service.calendar_file(db.session, acting(), appointment_id)
+        name, content = service.calendar_file(uow(), acting(), appointment_id)
     except NotFound:
         abort(404)
     return Response(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import g, render_template
 
 from patient_online.domain.access import Service
-from patient_online.extensions import db
-from patient_online.services.linking import pending_request
+from patient_online.services.linking import latest_request
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -17,6 +17,6 @@ def home() -> str:
     if current is None:
         suspended = [link for link in g.standing.links if link.status == "suspended"]
         return render_template(
-            "patient/home_unlinked.html", request_=pending_request(db.session, g.user), suspended=suspended
+            "patient/home_unlinked.html", request_=latest_request(uow(), g.user), suspended=suspended
         )
     return render_template("patient/home.html", acting=current, Service=Service)

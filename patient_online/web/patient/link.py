@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from patient_online.extensions import db, limiter
-from patient_online.models import Practice
+from patient_online.domain.errors import InputError
+from patient_online.extensions import limiter
 from patient_online.services import linking
-from patient_online.services.linking import LinkError
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -52,25 +51,23 @@ def _refused(response: Response) -> bool:
 @limiter.limit(_linkage_limit, methods=["POST"], key_func=_linkage_key, deduct_when=_refused)
 @limiter.limit(_linkage_limit, methods=["POST"], deduct_when=_refused)
 def link() -> Response | str:
-    if g.acting is not None and linking.has_own_link(db.session, g.user):
+    page = linking.link_page(uow(), g.user)
+    if g.acting is not None and page.linked:
         flash("Your account is already linked to your GP record.", "info")
         return redirect(url_for("patient.home"))
     letter = LetterForm(prefix="letter")
     req = RequestForm(prefix="request")
-    practices = db.session.scalars(select(Practice).order_by(Practice.name)).all()
-    req.practice.choices = [("", "Choose your practice")] + [
-        (p.ods_code, f"{p.name} ({p.ods_code})") for p in practices
-    ]
+    req.practice.choices = [("", "Choose your practice"), *page.practices]
     if "letter-linkage_key" in request.form and letter.validate_on_submit():
         try:
             linking.link_with_letter(
-                db.session,
+                uow(),
                 g.user,
                 letter.ods_code.data or "",
                 letter.account_id.data or "",
                 letter.linkage_key.data or "",
             )
-        except LinkError as exc:
+        except InputError as exc:
             letter.linkage_key.errors = [exc.message]
         else:
             flash("Your account is linked to your GP record.", "success")
@@ -78,7 +75,7 @@ def link() -> Response | str:
     elif "request-nhs_number" in request.form and req.validate_on_submit():
         try:
             linking.request_link(
-                db.session,
+                uow(),
                 g.user,
                 req.practice.data or "",
                 req.nhs_number.data or "",
@@ -87,13 +84,11 @@ def link() -> Response | str:
                 req.family_name.data or "",
                 req.postcode.data or "",
             )
-        except LinkError as exc:
+        except InputError as exc:
             getattr(req, exc.field if exc.field in req else "nhs_number").errors = [exc.message]
         else:
             return redirect(url_for("patient.link_requested"))
-    return render_template(
-        "patient/link.html", letter=letter, req=req, pending=linking.pending_request(db.session, g.user)
-    )
+    return render_template("patient/link.html", letter=letter, req=req, pending=page.latest)
 
 
 @bp.get("/link/requested")

@@ -10,9 +10,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
 
-from patient_online.domain.errors import DomainError, NotFound
-from patient_online.extensions import db
+from patient_online.domain.errors import DomainError, InputError, NotFound
 from patient_online.services import prescriptions as rx
+from patient_online.wiring import uow
 
 from . import acting, bp
 
@@ -42,13 +42,13 @@ class CancelForm(FlaskForm):
 
 @bp.get("/prescriptions")
 def prescriptions() -> str:
-    view = rx.repeat_template(db.session, acting())
+    view = rx.repeat_template(uow(), acting())
     return render_template("patient/prescriptions/index.html", view=view)
 
 
 def _order_page(form: OrderForm, status: int = 200) -> tuple[str, int]:
     current = acting()
-    view = rx.repeat_template(db.session, current)
+    view = rx.repeat_template(uow(), current)
     # Remember what the form offered, so a request can still be queued if the link fails before it is sent.
     cookie[OFFERED] = {"patient": current.patient.id, "items": rx.template_item_names(x.item for x in view.orderable)}
     return render_template("patient/prescriptions/order.html", view=view, form=form), status
@@ -71,14 +71,14 @@ def order_post() -> Response | tuple[str, int]:
         offered = remembered.get("items", {}) if remembered.get("patient") == current.patient.id else {}
         try:
             result = rx.order_repeats(
-                db.session,
+                uow(),
                 current,
                 form.items.data or [],
                 form.note.data or "",
                 form.idempotency_key.data or "",
                 offered=offered,
             )
-        except rx.OrderInvalid as exc:
+        except InputError as exc:
             if exc.field == "pharmacy":
                 flash(exc.message, "error")
                 return redirect(url_for("patient.pharmacy", next="order"))
@@ -90,19 +90,19 @@ def order_post() -> Response | tuple[str, int]:
 
 @bp.get("/prescriptions/orders/<int:order_id>")
 def order_done(order_id: int) -> str:
-    result = rx.order_for(db.session, acting(), order_id)
+    result = rx.order_for(uow(), acting(), order_id)
     return render_template("patient/prescriptions/done.html", result=result)
 
 
 @bp.get("/prescriptions/requests")
 def requests() -> str:
-    history = rx.list_requests(db.session, acting())
+    history = rx.list_requests(uow(), acting())
     return render_template("patient/prescriptions/requests.html", history=history)
 
 
 @bp.get("/prescriptions/requests/<request_id>/cancel")
 def cancel(request_id: str) -> str:
-    line = rx.request_for(db.session, acting(), request_id)
+    line = rx.request_for(uow(), acting(), request_id)
     return render_template("patient/prescriptions/cancel.html", line=line, form=CancelForm())
 
 
@@ -112,7 +112,7 @@ def cancel_post(request_id: str) -> Response:
     if not form.validate_on_submit():
         return redirect(url_for("patient.cancel", request_id=request_id))
     try:
-        rx.cancel_request(db.session, acting(), request_id)
+        rx.cancel_request(uow(), acting(), request_id)
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
@@ -126,11 +126,12 @@ def cancel_post(request_id: str) -> Response:
 def pharmacy() -> str:
     current = acting()
     search = PharmacySearchForm(request.args)
+    choice = rx.pharmacy_choice(uow(), current, search.q.data or "")
     return render_template(
         "patient/prescriptions/pharmacy.html",
-        current=rx.nominated_pharmacy(db.session, current),
+        current=choice.current,
         search=search,
-        results=rx.search_pharmacies(db.session, current, search.q.data or ""),
+        results=choice.results,
         form=NominateForm(),
         next_page=request.args.get("next", ""),
     )
@@ -143,18 +144,19 @@ def pharmacy_post() -> Response | tuple[str, int]:
     next_page = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            chosen = rx.nominate_pharmacy(db.session, current, form.pharmacy.data or "")
-        except rx.OrderInvalid as exc:
+            chosen = rx.nominate_pharmacy(uow(), current, form.pharmacy.data or "")
+        except InputError as exc:
             form.pharmacy.errors = [exc.message]
         else:
             flash(f"Your prescriptions will now go to {chosen.name}.", "success")
             return redirect(url_for("patient.order" if next_page == "order" else "patient.prescriptions"))
     search = PharmacySearchForm(request.args)
+    choice = rx.pharmacy_choice(uow(), current, search.q.data or "")
     page = render_template(
         "patient/prescriptions/pharmacy.html",
-        current=rx.nominated_pharmacy(db.session, current),
+        current=choice.current,
         search=search,
-        results=rx.search_pharmacies(db.session, current, search.q.data or ""),
+        results=choice.results,
         form=form,
         next_page=next_page,
     )

@@ -12,14 +12,15 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
-from patient_online.domain.errors import ClinicalSystemError
+from patient_online.domain.errors import ClinicalSystemError, InputError
 from patient_online.domain.proxy import REASON_MAX, RELATIONSHIP_MAX, ProxyBasis, ProxyStatus
 from patient_online.domain.record import RecordLevel
 from patient_online.extensions import db, limiter
 from patient_online.models import Practice
 from patient_online.services import proxy as service
-from patient_online.services.proxy import ProxyError, ProxyRequest
+from patient_online.services.proxy import ProxyRequest
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -106,7 +107,7 @@ def _acting_switch() -> dict[str, Any]:
         if not current_user.is_authenticated or current_user.kind != "patient":
             return []
         known = g.get("standing")  # the patient gate has read them already
-        found = known.switch_choices if known is not None else service.switch_choices(db.session, current_user)
+        found = known.switch_choices if known is not None else service.switch_choices(uow(), current_user)
         if len(found) < 2 and not any(pid is not None for pid, _ in found):
             return []
         return [("" if pid is None else str(pid), name) for pid, name in found]
@@ -116,7 +117,7 @@ def _acting_switch() -> dict[str, Any]:
 
 @bp.get("/proxy")
 def proxy() -> str:
-    overview = service.proxy_overview(db.session, g.user)
+    overview = service.proxy_overview(uow(), g.user)
     return render_template(
         "patient/proxy/index.html",
         overview=overview,
@@ -144,7 +145,7 @@ def proxy_request() -> Response | tuple[str, int]:
         assert form.date_of_birth.data is not None
         try:
             service.request_proxy(
-                db.session,
+                uow(),
                 g.user,
                 ProxyRequest(
                     practice_ods=form.practice.data or "",
@@ -154,7 +155,7 @@ def proxy_request() -> Response | tuple[str, int]:
                     basis=form.basis.data or "",
                 ),
             )
-        except ProxyError as exc:
+        except InputError as exc:
             getattr(form, exc.field if exc.field in form else "nhs_number").errors = [exc.message]
         except ClinicalSystemError:
             form.nhs_number.errors = ["We cannot check these details at the moment. Try again later"]
@@ -182,7 +183,7 @@ def act_for() -> Response:
         wanted = int(raw)
     else:
         abort(400)
-    chosen = service.switch_acting_for(db.session, g.user, wanted)  # NotAllowed -> 403, nothing changes
+    chosen = service.switch_acting_for(uow(), g.user, wanted)  # NotAllowed -> 403, nothing changes
     if chosen is None or not chosen.is_proxy:
         session.pop("acting_for", None)
         flash("You are now using your own account.", "success")
@@ -197,15 +198,15 @@ def end_proxy(link_id: int) -> Response | tuple[str, int]:
     form = EndForm()
     if form.validate_on_submit():
         try:
-            link = service.end_link(db.session, g.user, link_id, form.reason.data or "")
-        except ProxyError as exc:
+            ended = service.end_link(uow(), g.user, link_id, form.reason.data or "")
+        except InputError as exc:
             form.reason.errors = [exc.message]
         else:
-            if link.proxy_user_id == g.user.id and session.get("acting_for") == link.patient_id:
+            if ended.proxy_user_id == g.user.id and session.get("acting_for") == ended.patient_id:
                 session.pop("acting_for", None)
             flash("Proxy access has ended. We have told the people concerned.", "success")
             return redirect(url_for("patient.proxy"))
-    link = service.link_for(db.session, g.user, link_id)
+    link = service.link_for(uow(), g.user, link_id)
     status = 400 if form.errors else 200
     return render_template(
         "patient/proxy/end.html", link=link, form=form, is_proxy=link.proxy_user_id == g.user.id
@@ -218,16 +219,16 @@ def proxy_consent(link_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             if form.decision.data == "yes":
-                link = service.give_consent(db.session, g.user, link_id)
-                flash(f"{link.proxy.display_name} can now act for you as shown.", "success")
+                answered = service.give_consent(uow(), g.user, link_id)
+                flash(f"{answered.proxy_name} can now act for you as shown.", "success")
             else:
-                link = service.refuse_consent(db.session, g.user, link_id, form.reason.data or "")
-                flash(f"You said no. {link.proxy.display_name} cannot act for you.", "success")
-        except ProxyError as exc:
+                answered = service.refuse_consent(uow(), g.user, link_id, form.reason.data or "")
+                flash(f"You said no. {answered.proxy_name} cannot act for you.", "success")
+        except InputError as exc:
             form.decision.errors = [exc.message]
         else:
             return redirect(url_for("patient.proxy"))
-    link = service.link_for(db.session, g.user, link_id, as_patient=True)
+    link = service.link_for(uow(), g.user, link_id, as_patient=True)
     status = 400 if form.errors else 200
     return render_template(
         "patient/proxy/consent.html", link=link, form=form, level=RecordLevel(link.record_level)

@@ -8,23 +8,22 @@ from flask import Response, abort, render_template
 
 from patient_online.domain.errors import ClinicalSystemUnavailable
 from patient_online.domain.record import Section
-from patient_online.extensions import db
 from patient_online.services import record as records
-from patient_online.services.access import today
+from patient_online.wiring import uow
 
 from . import acting, bp
 
 
 @bp.get("/record")
 def record() -> str:
-    return render_template("patient/record/overview.html", overview=records.view_overview(db.session, acting()))
+    return render_template("patient/record/overview.html", overview=records.view_overview(uow(), acting()))
 
 
 @bp.get("/record/download")
 def record_print() -> str | tuple[str, int]:
     current = acting()
     try:
-        printable = records.printable_record(db.session, current)
+        printable = records.printable_record(uow(), current)
     except ClinicalSystemUnavailable:
         return _unavailable()
     return render_template("patient/record/print.html", printable=printable)
@@ -34,10 +33,10 @@ def record_print() -> str | tuple[str, int]:
 def record_fhir() -> Response | tuple[str, int]:
     current = acting()
     try:
-        bundle = records.export_fhir_bundle(db.session, current)
+        bundle = records.export_fhir_bundle(uow(), current)
     except ClinicalSystemUnavailable:
         return _unavailable()
-    filename = f"gp-record-{today().isoformat()}.json"
+    filename = f"gp-record-{uow().today().isoformat()}.json"
     return Response(
         json.dumps(bundle, indent=2, ensure_ascii=False),
         mimetype="application/fhir+json",
@@ -53,7 +52,7 @@ def record_section(slug: str) -> str | tuple[str, int]:
         abort(404)
     current = acting()
     try:
-        scope, view = records.view_section(db.session, current, section)
+        scope, view = records.view_section(uow(), current, section)
     except ClinicalSystemUnavailable:
         return _unavailable()
     return render_template("patient/record/section.html", scope=scope, view=view)

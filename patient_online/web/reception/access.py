@@ -14,12 +14,12 @@ from werkzeug.wrappers import Response
 from wtforms import RadioField, SelectField, ValidationError
 
 from patient_online.domain.access import FLAG_LABELS
-from patient_online.domain.errors import ClinicalSystemError
+from patient_online.domain.errors import ClinicalSystemError, InputError
 from patient_online.domain.record import RecordLevel
-from patient_online.extensions import db
 from patient_online.services import patient_access as service
-from patient_online.services.patient_access import LEVEL_CHOICES, AccessChange, AccessInvalid, AccessPanel
+from patient_online.services.patient_access import LEVEL_CHOICES, AccessChange, AccessPanel
 from patient_online.web.fields import DateParts
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -93,13 +93,13 @@ def _page(panel: AccessPanel, status: int = 200, **forms: Any) -> tuple[str, int
 
 @bp.get("/patients/<int:patient_id>/access")
 def patient_access(patient_id: int) -> tuple[str, int]:
-    panel = service.view_patient_access(db.session, g.user, g.practice, patient_id)
+    panel = service.view_patient_access(uow(), g.user, g.practice, patient_id)
     return _page(panel)
 
 
 @bp.post("/patients/<int:patient_id>/access")
 def change_patient_access(patient_id: int) -> Response | tuple[str, int]:
-    panel = service.access_panel(db.session, g.user, g.practice, patient_id)
+    panel = service.access_panel(uow(), g.user, g.practice, patient_id)
     form = _access_form(panel, request.form)
     if form.validate():
         change = AccessChange(
@@ -108,8 +108,8 @@ def change_patient_access(patient_id: int) -> Response | tuple[str, int]:
             prescriptions=form.prescriptions.data == "on",
         )
         try:
-            service.set_patient_access(db.session, g.user, g.practice, patient_id, change)
-        except AccessInvalid as exc:
+            service.set_patient_access(uow(), g.user, g.practice, patient_id, change)
+        except InputError as exc:
             getattr(form, exc.field or "record_level").errors = [exc.message]
         else:
             flash(f"Online access saved for {panel.patient.full_name}. It applies from their next page.", "success")
@@ -119,12 +119,12 @@ def change_patient_access(patient_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/patients/<int:patient_id>/access/flags")
 def record_access_flag(patient_id: int) -> Response | tuple[str, int]:
-    panel = service.access_panel(db.session, g.user, g.practice, patient_id)
+    panel = service.access_panel(uow(), g.user, g.practice, patient_id)
     form = FlagForm(request.form)
     if form.validate():
         try:
-            service.record_flag(db.session, g.user, g.practice, patient_id, form.code.data or "", form.recorded_on.data)
-        except AccessInvalid as exc:
+            service.record_flag(uow(), g.user, g.practice, patient_id, form.code.data or "", form.recorded_on.data)
+        except InputError as exc:
             getattr(form, exc.field or "code").errors = [exc.message]
         else:
             flash(f"Code recorded: {FLAG_LABELS[form.code.data or '']}.", "success")
@@ -137,8 +137,8 @@ def remove_access_flag(patient_id: int, index: int) -> Response:
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            service.remove_flag(db.session, g.user, g.practice, patient_id, index)
-        except AccessInvalid as exc:
+            service.remove_flag(uow(), g.user, g.practice, patient_id, index)
+        except InputError as exc:
             flash(exc.message, "error")
         else:
             flash("Code removed.", "success")
@@ -150,8 +150,8 @@ def refresh_access_flags(patient_id: int) -> Response:
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            count = service.refresh_flags(db.session, g.user, g.practice, patient_id)
-        except AccessInvalid as exc:
+            count = service.refresh_flags(uow(), g.user, g.practice, patient_id)
+        except InputError as exc:
             flash(exc.message, "error")
         except ClinicalSystemError:
             flash("The clinical system cannot be reached just now. The codes shown are the last ones read.", "error")

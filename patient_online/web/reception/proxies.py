@@ -10,11 +10,12 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from patient_online.domain.errors import InputError
 from patient_online.domain.proxy import REASON_MAX, ProxyBasis, ProxyStatus
 from patient_online.domain.record import RecordLevel
-from patient_online.extensions import db
 from patient_online.services import proxy as service
-from patient_online.services.proxy import Approval, ProxyError, ReviewView
+from patient_online.services.proxy import Approval, ReviewView
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -65,7 +66,7 @@ class CompetenceForm(FlaskForm):
 @bp.get("/proxies")
 def proxies() -> str:
     if request.args.get("show") == "closed":
-        closed = service.practice_links(db.session, g.user, g.practice, CLOSED)
+        closed = service.practice_links(uow(), g.user, g.practice, CLOSED)
         return render_template(
             "reception/proxies.html",
             sections=[("Ended and turned down", closed)],
@@ -74,7 +75,7 @@ def proxies() -> str:
             Status=ProxyStatus,
         )
     sections = [
-        (title, service.practice_links(db.session, g.user, g.practice, (status,))) for status, title in SECTIONS
+        (title, service.practice_links(uow(), g.user, g.practice, (status,))) for status, title in SECTIONS
     ]
     return render_template(
         "reception/proxies.html", sections=sections, closed=False, Basis=ProxyBasis, Status=ProxyStatus
@@ -122,7 +123,7 @@ def _page(review: ReviewView, status: int = 200, **forms: Any) -> tuple[str, int
 
 
 def _review(link_id: int) -> ReviewView:
-    return service.review_view(db.session, g.user, g.practice, link_id)
+    return service.review_view(uow(), g.user, g.practice, link_id)
 
 
 def _done(message: str, link_id: int | None = None) -> Response:
@@ -141,8 +142,8 @@ def proxy_detail(link_id: int) -> Response | tuple[str, int]:
         reject = RejectForm(prefix="reject")
         if reject.validate_on_submit():
             try:
-                service.reject_proxy(db.session, g.user, g.practice, link_id, reject.reason.data or "")
-            except ProxyError as exc:
+                service.reject_proxy(uow(), g.user, g.practice, link_id, reject.reason.data or "")
+            except InputError as exc:
                 reject.reason.errors = [exc.message]
             else:
                 return _done("Request turned down. We have emailed the person who asked.")
@@ -161,13 +162,13 @@ def proxy_detail(link_id: int) -> Response | tuple[str, int]:
             child_consent=bool(form.child_consent.data),
         )
         try:
-            link = service.approve_proxy(db.session, g.user, g.practice, link_id, approval)
-        except ProxyError as exc:
+            approved = service.approve_proxy(uow(), g.user, g.practice, link_id, approval)
+        except InputError as exc:
             getattr(form, exc.field if exc.field in form else "basis").errors = [exc.message]
         else:
-            if link.status == ProxyStatus.AWAITING_CONSENT.value:
-                return _done(f"Checked. {link.patient.full_name} has been asked to agree online.")
-            return _done(f"Approved. {link.proxy.display_name} can now act for {link.patient.full_name}.")
+            if approved.status is ProxyStatus.AWAITING_CONSENT:
+                return _done(f"Checked. {approved.patient_name} has been asked to agree online.")
+            return _done(f"Approved. {approved.proxy_name} can now act for {approved.patient_name}.")
     return _page(review, 400, approve=form)
 
 
@@ -177,14 +178,14 @@ def proxy_competence(link_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             service.record_competence(
-                db.session,
+                uow(),
                 g.user,
                 g.practice,
                 link_id,
                 bool(form.competence_assessed.data),
                 bool(form.child_consent.data),
             )
-        except ProxyError as exc:
+        except InputError as exc:
             form.competence_assessed.errors = [exc.message]
         else:
             return _done("Saved.", link_id)
@@ -196,8 +197,8 @@ def proxy_suspend(link_id: int) -> Response | tuple[str, int]:
     form = ReasonForm(prefix="suspend")
     if form.validate_on_submit():
         try:
-            service.suspend_proxy(db.session, g.user, g.practice, link_id, form.reason.data or "")
-        except ProxyError as exc:
+            service.suspend_proxy(uow(), g.user, g.practice, link_id, form.reason.data or "")
+        except InputError as exc:
             form.reason.errors = [exc.message]
         else:
             return _done("Proxy access suspended. We have told the proxy and the patient.", link_id)
@@ -209,8 +210,8 @@ def proxy_reinstate(link_id: int) -> Response | tuple[str, int]:
     form = FlaskForm()
     if form.validate_on_submit():
         try:
-            service.reinstate_proxy(db.session, g.user, g.practice, link_id)
-        except ProxyError as exc:
+            service.reinstate_proxy(uow(), g.user, g.practice, link_id)
+        except InputError as exc:
             return _page(_review(link_id), 400, reinstate_error=exc.message)
         return _done("Proxy access restarted. We have told the proxy and the patient.", link_id)
     return _page(_review(link_id), 400)
@@ -221,8 +222,8 @@ def proxy_end(link_id: int) -> Response | tuple[str, int]:
     form = ReasonForm(prefix="end")
     if form.validate_on_submit():
         try:
-            service.end_proxy_by_reception(db.session, g.user, g.practice, link_id, form.reason.data or "")
-        except ProxyError as exc:
+            service.end_proxy_by_reception(uow(), g.user, g.practice, link_id, form.reason.data or "")
+        except InputError as exc:
             form.reason.errors = [exc.message]
         else:
             return _done("Proxy access ended. It stays on record. We have told the proxy and the patient.", link_id)

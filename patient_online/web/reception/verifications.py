@@ -8,10 +8,11 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from patient_online.extensions import db
+from patient_online.domain.errors import InputError
+from patient_online.domain.verification import DOCUMENTS, PHOTO_DOCUMENTS, STAFF_METHODS
 from patient_online.services import verification
-from patient_online.services.verification import DOCUMENTS, STAFF_METHODS, VerificationError
 from patient_online.web.fields import Choice
+from patient_online.wiring import uow
 
 from . import bp
 
@@ -33,8 +34,8 @@ class RejectForm(FlaskForm):
 
 @bp.get("/verifications")
 def verifications() -> str:
-    queue = verification.pending_requests(db.session, g.user, g.practice)
-    return render_template("reception/verifications.html", queue=queue, now=db.session)
+    queue = verification.pending_requests(uow(), g.user, g.practice)
+    return render_template("reception/verifications.html", queue=queue)
 
 
 @bp.route("/verifications/<int:request_id>", methods=["GET", "POST"])
@@ -44,13 +45,13 @@ def verification_detail(request_id: int) -> Response | str:
     if request.method == "POST":
         try:
             if "reject-reason" in request.form and reject.validate_on_submit():
-                verification.reject_request(db.session, g.user, g.practice, request_id, reject.reason.data or "")
+                verification.reject_request(uow(), g.user, g.practice, request_id, reject.reason.data or "")
                 flash("Request rejected. The patient has been told why.", "success")
                 return redirect(url_for("reception.verifications"))
             approving = "approve-method" in request.form or "approve-notes" in request.form
             if approving and approve.validate_on_submit():
-                patient = verification.approve_request(
-                    db.session,
+                approved = verification.approve_request(
+                    uow(),
                     g.user,
                     g.practice,
                     request_id,
@@ -59,17 +60,17 @@ def verification_detail(request_id: int) -> Response | str:
                     bool(approve.remote.data),
                     approve.notes.data or "",
                 )
-                flash(f"{patient.full_name} is verified and linked. They have been emailed.", "success")
+                flash(f"{approved.patient.full_name} is verified and linked. They have been emailed.", "success")
                 return redirect(url_for("reception.verifications"))
-        except VerificationError as exc:
+        except InputError as exc:
             form = reject if exc.field == "reason" else approve
             getattr(form, exc.field or "method").errors = [exc.message]
-    pending = verification.get_request(db.session, g.user, g.practice, request_id)
+    pending = verification.get_request(uow(), g.user, g.practice, request_id)
     return render_template(
         "reception/verification_detail.html",
         pending=pending,
         approve=approve,
         reject=reject,
         documents=DOCUMENTS,
-        photo=verification.PHOTO_DOCUMENTS,
+        photo=PHOTO_DOCUMENTS,
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from patient_online.adapters.gpconnect import Endpoint, GPConnectClinicalSystem
-from patient_online.adapters.gpconnect.simulator import PROVIDER_ASID, PROVIDER_ODS, SimulatorServer, start_simulator
+from tools.gpconnect_simulator import PROVIDER_ASID, PROVIDER_ODS, SimulatorServer, start_simulator
 
 CONSUMER_ASID = "200000000359"
 CONSUMER_ODS = "X26"

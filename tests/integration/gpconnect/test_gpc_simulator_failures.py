@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from patient_online.adapters.gpconnect import GPConnectClinicalSystem
-from patient_online.adapters.gpconnect.simulator import ALICE, SimulatorServer
 from patient_online.adapters.resilience import BreakerState, CircuitBreakers, CircuitOpen, ResilientClinicalSystem
 from patient_online.domain.errors import ClinicalSystemUnavailable
+from tools.gpconnect_simulator import ALICE, SimulatorServer
 
 Maker = Callable[..., GPConnectClinicalSystem]
 

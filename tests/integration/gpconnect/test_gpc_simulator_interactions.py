@@ -15,15 +15,6 @@ from patient_online.adapters.gpconnect import constants as c
 from patient_online.adapters.gpconnect.constants import Interaction
 from patient_online.adapters.gpconnect.errors import ProviderRejected
 from patient_online.adapters.gpconnect.jwt import Requester, build_token
-from patient_online.adapters.gpconnect.simulator import (
-    ALICE,
-    BOB,
-    CAROL_CONFIDENTIAL,
-    DAN_NO_CONSENT,
-    NOT_FOUND,
-    PROVIDER_ASID,
-    SimulatorServer,
-)
 from patient_online.domain.appointments import AppointmentStatus, DeliveryMode, SlotQuery
 from patient_online.domain.errors import (
     NoPatientConsent,
@@ -37,6 +28,15 @@ from patient_online.domain.nhs_number import is_valid
 from patient_online.domain.patients import Demographics
 from patient_online.domain.prescriptions import PrescriptionType, RequestStatus
 from patient_online.domain.record import Section
+from tools.gpconnect_simulator import (
+    ALICE,
+    BOB,
+    CAROL_CONFIDENTIAL,
+    DAN_NO_CONSENT,
+    NOT_FOUND,
+    PROVIDER_ASID,
+    SimulatorServer,
+)
 
 NOW = dt.datetime.now(dt.UTC)
 

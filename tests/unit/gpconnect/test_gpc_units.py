@@ -143,7 +143,7 @@ def test_record_request_asks_only_for_the_sections_needed() -> None:
     system = _system(httpx.MockTransport(handler))
     system.get_record(PATIENT, frozenset({Section.ALLERGIES, Section.TEST_RESULTS}))
     system.close()
-    names = [p["name"] for p in bodies[0]["parameter"]]  # type: ignore[index, union-attr]
+    names = [p["name"] for p in bodies[0]["parameter"]]  # type: ignore[index, union-attr, attr-defined]
     assert names == [c.PARAM_NHS_NUMBER, c.PARAM_ALLERGIES, c.PARAM_INVESTIGATIONS]
 
 

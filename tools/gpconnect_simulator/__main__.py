@@ -1,4 +1,4 @@
-"""Command line: ``python -m patient_online.adapters.gpconnect.simulator --port 8090 [--host 127.0.0.1]``."""
+"""Command line: ``python -m tools.gpconnect_simulator --port 8090 [--host 127.0.0.1]``."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .. import constants as c
+from patient_online.adapters.gpconnect import constants as c
+
 from . import data
 
 Json = dict[str, Any]

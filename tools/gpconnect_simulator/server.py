@@ -17,9 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import constants as c
-from ..constants import Interaction
-from ..jwt import InvalidToken, check_claims, decode_unsigned
+from patient_online.adapters.gpconnect import constants as c
+from patient_online.adapters.gpconnect.constants import Interaction
+from patient_online.adapters.gpconnect.jwt import InvalidToken, check_claims, decode_unsigned
+
 from . import resources as fhir
 from .state import Params, Reply, Seen, SimError, SimulatorState
 

@@ -17,34 +17,15 @@ from authlib.jose import JsonWebKey, jwt
 from authlib.jose.errors import JoseError
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
+from patient_online.domain.identity import Identity, IdentityProvider, IdentityRefused
+
 CLOCK_SKEW = 60
-
-
-class OIDCError(Exception):
-    """The identity provider's answer could not be trusted; ``reason`` is for logs and audit, never personal."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The checked claims of one NHS login user."""
-
-    sub: str
-    proofing_level: str
-    nhs_number: str
-    birthdate: str
-    family_name: str
-    given_name: str
-    email: str
-    email_verified: bool
-    gp_ods_code: str
 
 
 @dataclass
 class RelyingParty:
+    """NHS login's relying party: discovery and keys are fetched on first use."""
+
     issuer: str
     client_id: str
     private_key_pem: str
@@ -59,7 +40,7 @@ class RelyingParty:
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         if data.get("issuer") != self.issuer:
-            raise OIDCError("discovery issuer differs from the configured issuer")
+            raise IdentityRefused("discovery issuer differs from the configured issuer")
         return data
 
     @cached_property
@@ -96,14 +77,14 @@ class RelyingParty:
             try:
                 token = client.fetch_token(token_endpoint, code=code, grant_type="authorization_code")
             except Exception as exc:
-                raise OIDCError(f"token request failed ({type(exc).__name__})") from exc
+                raise IdentityRefused(f"token request failed ({type(exc).__name__})") from exc
             claims = self.check_id_token(str(token.get("id_token", "")), nonce)
             info = client.get(self.metadata["userinfo_endpoint"])
             if info.status_code != 200:
-                raise OIDCError(f"userinfo answered {info.status_code}")
+                raise IdentityRefused(f"userinfo answered {info.status_code}")
             userinfo: dict[str, Any] = info.json()
         if userinfo.get("sub") != claims["sub"]:
-            raise OIDCError("userinfo sub differs from the ID token's")
+            raise IdentityRefused("userinfo sub differs from the ID token's")
         merged = {**claims, **userinfo}
         gp = merged.get("gp_registration_details") or {}
         if isinstance(gp, str):
@@ -123,26 +104,29 @@ class RelyingParty:
     def check_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
         """Signature with the provider's keys, then issuer, audience, nonce, expiry and issue time."""
         if not id_token:
-            raise OIDCError("no ID token")
+            raise IdentityRefused("no ID token")
         try:
             claims = jwt.decode(id_token, self.jwks)
         except (JoseError, ValueError) as exc:
-            raise OIDCError(f"ID token signature not valid ({type(exc).__name__})") from exc
+            raise IdentityRefused(f"ID token signature not valid ({type(exc).__name__})") from exc
         if claims.header.get("alg") in (None, "none", "HS256"):
-            raise OIDCError("ID token not signed with the provider's key")
+            raise IdentityRefused("ID token not signed with the provider's key")
         now = time.time()
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if claims.get("iss") != self.issuer:
-            raise OIDCError("ID token issuer is wrong")
+            raise IdentityRefused("ID token issuer is wrong")
         if self.client_id not in audiences:
-            raise OIDCError("ID token audience is wrong")
+            raise IdentityRefused("ID token audience is wrong")
         if not nonce or claims.get("nonce") != nonce:
-            raise OIDCError("ID token nonce does not match")
+            raise IdentityRefused("ID token nonce does not match")
         if float(claims.get("exp", 0)) < now - CLOCK_SKEW:
-            raise OIDCError("ID token has expired")
+            raise IdentityRefused("ID token has expired")
         if float(claims.get("iat", now + 2 * CLOCK_SKEW)) > now + CLOCK_SKEW:
-            raise OIDCError("ID token issued in the future")
+            raise IdentityRefused("ID token issued in the future")
         if not claims.get("sub"):
-            raise OIDCError("ID token has no subject")
+            raise IdentityRefused("ID token has no subject")
         return dict(claims)
+
+
+_: type[IdentityProvider] = RelyingParty

@@ -1,7 +1,7 @@
 """The demo clinical system's screen for practice staff: the prescription queue of the real system.
 
-It stands in for EMIS Web or SystmOne, so it lives with the demo adapter and only exists for practices
-that use it. Any member of staff of the practice may use it; nobody else.
+It stands in for EMIS Web or SystmOne and only exists for practices that use the demo system. Any member of
+staff of the practice may use it; nobody else.
 """
 
 from __future__ import annotations
@@ -9,16 +9,13 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
 
+from patient_online.domain.errors import InputError
 from patient_online.domain.prescriptions import RequestStatus
-from patient_online.extensions import db
-from patient_online.models import Pharmacy, Practice
-from patient_online.services import prescriptions
-
-from . import workflow
+from patient_online.services import demo_system
+from patient_online.wiring import uow
 
 bp = Blueprint("demo_system", __name__, url_prefix="/demo-system")
 
@@ -29,7 +26,7 @@ ACTIONS = {
 }
 
 
-class ActionForm(FlaskForm):  # type: ignore[misc]
+class ActionForm(FlaskForm):
     reason = TextAreaField("Reason the patient will see")
 
 
@@ -45,8 +42,8 @@ def _gate() -> Response | None:
     if current_user.kind != "staff":
         abort(403)
     ods = (request.view_args or {}).get("ods", "")
-    practice = db.session.scalar(select(Practice).where(Practice.ods_code == str(ods).upper()))
-    if practice is None or practice.adapter_name != "demo":
+    practice = demo_system.demo_practice(uow(), str(ods))
+    if practice is None:
         abort(404)
     if not any(m.practice_id == practice.id for m in current_user.memberships):
         abort(403)
@@ -56,8 +53,8 @@ def _gate() -> Response | None:
 
 
 def _page(forms: dict[str, ActionForm] | None = None, status: int = 200) -> tuple[str, int]:
-    queue = workflow.prescription_queue(db.session, g.practice.ods_code)
-    pharmacies = {p.ods_code: p.name for p in db.session.scalars(select(Pharmacy))}
+    page = demo_system.prescription_queue(uow(), g.practice)
+    queue, pharmacies = page.rows, page.pharmacies
     forms = forms or {}
     return (
         render_template(
@@ -85,14 +82,12 @@ def act(ods: str, request_id: str, action: str) -> Response | tuple[str, int]:
         return _page({request_id: form}, 400)
     new, done = ACTIONS[action]
     try:
-        clinical_id = workflow.decide(db.session, g.practice.ods_code, request_id, new, form.reason.data or "")
-    except workflow.WorkflowError as exc:
+        demo_system.decide(uow(), g.practice, request_id, new, form.reason.data or "")
+    except InputError as exc:
         if exc.field:
             form.reason.errors = [exc.message]
             return _page({request_id: form}, 400)
         flash(exc.message, "error")
         return redirect(url_for("demo_system.queue", ods=g.practice.ods_code))
-    # A real clinical system would notify the gateway; the demo tells it straight away.
-    prescriptions.sync_patient_requests(db.session, g.practice, clinical_id)
     flash(done, "success")
     return redirect(url_for("demo_system.queue", ods=g.practice.ods_code))

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from patient_online.adapters.gpconnect import constants as c
 from patient_online.domain.nhs_number import is_valid
 
-from .. import constants as c
 from . import data
 from . import resources as fhir
 

@@ -1,6 +1,6 @@
 """A local GP Connect provider for tests and demos: stateful, spec-following, and breakable on demand.
 
-Run it with ``python -m patient_online.adapters.gpconnect.simulator --port 8090``, or in-process with
+Run it with ``python -m tools.gpconnect_simulator --port 8090``, or in-process with
 ``start_simulator()``. ``POST /_control`` with JSON ``{"delay": 5, "fail": "502"}`` makes it slow or failing.
 """
 

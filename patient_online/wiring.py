@@ -1,0 +1,86 @@
+"""Where the service layer's parts are made from the app's settings, and a unit of work found per request.
+
+Services import no Flask: the app builds their parts here (the clinical systems of all practices, the slot
+search memory, the notifier) and hands each use case a unit of work made from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, g, has_request_context, url_for
+
+from patient_online.domain.identity import IdentityProvider
+from patient_online.domain.ports import ClinicalSystem
+from patient_online.extensions import db
+from patient_online.services.clinical import ClinicalSystems
+from patient_online.services.notify import notifier_from
+from patient_online.services.slot_cache import SlotSearchCache
+from patient_online.services.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWorkFactory
+
+
+def init_app(app: Flask) -> None:
+    systems = ClinicalSystems.with_breakers(
+        {
+            "session_factory": db.new_session,
+            "read_session_factory": db.new_read_session,
+            "connect_timeout": float(app.config["ADAPTER_CONNECT_TIMEOUT"]),
+            "read_timeout": float(app.config["ADAPTER_READ_TIMEOUT"]),
+        },
+        failure_threshold=int(app.config["ADAPTER_BREAKER_FAILURES"]),
+        cool_down=float(app.config["ADAPTER_BREAKER_COOL_DOWN"]),
+    )
+    app.extensions["clinical_systems"] = systems
+    app.extensions["uow_factory"] = UnitOfWorkFactory(
+        clinical_systems=systems,
+        slot_cache=SlotSearchCache(float(app.config["SLOT_SEARCH_CACHE_SECONDS"])),
+        notifier=lambda: notifier_from(app.config),
+        settings=app.config,
+    )
+
+
+def clinical_systems(app: Flask | None = None) -> ClinicalSystems:
+    systems: ClinicalSystems = (app or current_app).extensions["clinical_systems"]
+    return systems
+
+
+def override_clinical(app: Flask, practice_ods: str, system: ClinicalSystem | None) -> None:
+    """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""
+    clinical_systems(app).override(practice_ods, system)
+
+
+def uow_factory(app: Flask | None = None) -> UnitOfWorkFactory:
+    factory: UnitOfWorkFactory = (app or current_app).extensions["uow_factory"]
+    return factory
+
+
+def uow() -> SqlAlchemyUnitOfWork:
+    """The unit of work of the current request (or app context): one per request, on its database session."""
+    found: SqlAlchemyUnitOfWork | None = g.get("_uow")
+    if found is None:
+        request_id = str(g.get("request_id", "")) if has_request_context() else ""
+        found = uow_factory()(db.session, request_id)
+        g._uow = found
+    return found
+
+
+def nhs_login_client(app: Flask | None = None) -> IdentityProvider | None:
+    """NHS login's OpenID Connect client, made once per app from its settings; None when NHS login is off."""
+    app = app or current_app
+    client: IdentityProvider | None = app.extensions.get("nhs_login_rp")
+    if client is None:
+        config = app.config
+        if not config.get("NHS_LOGIN_ISSUER"):
+            return None
+        from patient_online.adapters.nhs_login import RelyingParty
+
+        client = RelyingParty(
+            issuer=config["NHS_LOGIN_ISSUER"],
+            client_id=config["NHS_LOGIN_CLIENT_ID"],
+            private_key_pem=Path(config["NHS_LOGIN_PRIVATE_KEY_PATH"]).read_text(),
+            redirect_uri=config.get("NHS_LOGIN_REDIRECT_URI") or url_for("nhs_login.callback", _external=True),
+            scopes=config["NHS_LOGIN_SCOPES"],
+            vtr=config["NHS_LOGIN_VTR"],
+        )
+        app.extensions["nhs_login_rp"] = client
+    return client

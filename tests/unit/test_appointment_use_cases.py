@@ -1,0 +1,343 @@
+"""Appointment use cases (rules 9-11) with a fake unit of work and a fake clinical system: every reason a booking
+or a cancellation is refused, switches and proxies, booking once per form, a link that is down, rescheduling that
+never leaves the patient without an appointment, and no clinical call made with a transaction open."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from patient_online.domain.access import Service
+from patient_online.domain.appointments import (
+    Appointment,
+    AppointmentStatus,
+    BookingFailed,
+    BookingLimitReached,
+    CancellationQueued,
+    CancellationRefused,
+    Clinician,
+    DeliveryMode,
+    Slot,
+)
+from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, ServiceOff, SlotUnavailable
+from patient_online.models import OutboxMessage, Patient, Practice, ProxyLink
+from patient_online.services import appointments as service
+from patient_online.services.access import Acting, proxy_access
+from patient_online.services.appointments import queued_cancellation
+from patient_online.services.unit_of_work import TransactionStillOpen
+from tests.fakes import FakeUnitOfWork
+from tests.unit.conftest import acting, patient, practice, user
+
+PHONE = "01632 960000"
+GP = Clinician("C1", "Dr Ada Byron", "GP")
+
+
+def free_slot(uow: FakeUnitOfWork, sid: str, hours: float, slot_type: str = "Routine") -> Slot:
+    """A free slot in the fake clinical system, ``hours`` after the fake clock's now."""
+    start = uow.now() + dt.timedelta(hours=hours)
+    slot = Slot(sid, start, start + dt.timedelta(minutes=10), slot_type, GP, DeliveryMode.FACE_TO_FACE, "Surgery")
+    uow.system.slots[sid] = slot
+    return slot
+
+
+def book(uow: FakeUnitOfWork, who: Acting, sid: str, hours: float = 26, key: str = "") -> Appointment:
+    slot = free_slot(uow, sid, hours)
+    return service.book_appointment(uow, who, sid, "Sore knee", key or f"key-{sid}", slot.start)
+
+
+def booked_ids(uow: FakeUnitOfWork) -> set[str]:
+    return {a.id for _, a in uow.system.appointments.values() if a.status == AppointmentStatus.BOOKED}
+
+
+def assert_nothing_recorded(uow: FakeUnitOfWork) -> None:
+    assert uow.audit_actions() == [] and uow.sent == []
+
+
+# Booking: what is refused -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("hours", "slot_type"),
+    [
+        (1, "Routine"),  # inside the 2-hour lead time
+        (24 * 28 + 1, "Routine"),  # beyond the 28-day horizon
+        (26, "Baby clinic"),  # a type the practice does not offer online
+    ],
+    ids=["inside-lead-time", "beyond-horizon", "not-online"],
+)
+def test_booking_is_refused_outside_the_window_or_for_a_type_not_offered(
+    uow: FakeUnitOfWork, hours: float, slot_type: str
+) -> None:
+    who = acting(uow)
+    slot = free_slot(uow, "s1", hours, slot_type)
+    with pytest.raises(SlotUnavailable):
+        service.book_appointment(uow, who, "s1", "Reason", "k", slot.start)
+    assert "book" not in uow.system.calls and uow.system.appointments == {}
+    assert_nothing_recorded(uow)
+
+
+def test_a_slot_just_inside_the_window_is_booked(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    early, late = free_slot(uow, "early", 2), free_slot(uow, "late", 24 * 28)
+    assert service.book_appointment(uow, who, "early", "Reason", "k1", early.start).slot.id == "early"
+    assert service.book_appointment(uow, who, "late", "Reason", "k2", late.start).slot.id == "late"
+
+
+def test_booking_is_refused_at_the_patients_maximum_of_future_appointments(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, max_future_appointments=1)
+    book(uow, who, "first")
+    slot = free_slot(uow, "second", 30)
+    with pytest.raises(BookingLimitReached, match=f"You already have 1 appointment booked.*{PHONE}"):
+        service.book_appointment(uow, who, "second", "Reason", "k2", slot.start)
+    assert uow.system.calls.count("book") == 1
+    assert uow.audit_actions() == ["appointment.booked"] and len(uow.sent) == 1
+    page = service.find_slots(uow, who, service.SlotFilter())
+    assert page.at_limit and "Cancel one of them" in page.limit_message
+
+
+def test_booking_is_refused_when_the_practice_switch_is_off(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, patient(uow, practice(uow, off=(Service.APPOINTMENTS,))))
+    slot = free_slot(uow, "s1", 26)
+    with pytest.raises(ServiceOff):
+        service.book_appointment(uow, who, "s1", "Reason", "k", slot.start)
+    with pytest.raises(ServiceOff):
+        service.find_slots(uow, who, service.SlotFilter())
+    assert uow.system.calls == []
+    assert_nothing_recorded(uow)
+
+
+def test_booking_is_refused_when_the_patients_own_appointments_are_switched_off(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, patient(uow, practice(uow), appointments_enabled=False))
+    slot = free_slot(uow, "s1", 26)
+    with pytest.raises(ServiceOff):
+        service.book_appointment(uow, who, "s1", "Reason", "k", slot.start)
+    with pytest.raises(ServiceOff):
+        service.list_appointments(uow, who)
+    assert uow.system.calls == []
+    assert_nothing_recorded(uow)
+
+
+def proxy_for(uow: FakeUnitOfWork, whose: Patient, *, can_appointments: bool) -> Acting:
+    """Someone acting for ``whose`` on the patient's consent, with or without the appointments permission."""
+    person = user(uow)
+    link = ProxyLink(
+        proxy_user_id=person.id,
+        patient_id=whose.id,
+        relationship_text="Son",
+        basis="consent",
+        status="active",
+        can_appointments=can_appointments,
+        patient_consent_at=uow.now(),
+    )
+    uow.session.add(link)
+    uow.session.flush()
+    found = Acting(person, whose, whose.practice, proxy_access(uow.session, link), proxy=link)
+    uow.commit()
+    uow.commits = 0
+    return found
+
+
+def test_a_proxy_without_the_appointments_permission_is_refused(uow: FakeUnitOfWork) -> None:
+    whose = patient(uow, practice(uow))
+    acting(uow, whose)  # the patient's own account
+    refused = proxy_for(uow, whose, can_appointments=False)
+    slot = free_slot(uow, "s1", 26)
+    with pytest.raises(ServiceOff):
+        service.book_appointment(uow, refused, "s1", "Reason", "k", slot.start)
+    with pytest.raises(ServiceOff):
+        service.find_slots(uow, refused, service.SlotFilter())
+    assert uow.system.calls == []
+    assert_nothing_recorded(uow)
+
+    allowed = proxy_for(uow, whose, can_appointments=True)
+    service.book_appointment(uow, allowed, "s1", "Reason", "k", slot.start)
+    [mail] = uow.sent
+    assert mail.to == allowed.user.email and f"for {whose.given_name}" in mail.body
+    assert uow.audit_actions() == ["appointment.booked"]
+
+
+# Booking once per form ----------------------------------------------------------------------------------------
+def test_a_double_submit_books_once_with_one_audit_event_and_one_email(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    slot = free_slot(uow, "s1", 26)
+    first = service.book_appointment(uow, who, "s1", "Reason", "same-key", slot.start)
+    second = service.book_appointment(uow, who, "s1", "Reason", "same-key", slot.start)
+    assert first.id == second.id and len(uow.system.appointments) == 1
+    assert uow.audit_actions() == ["appointment.booked"]
+    [mail] = uow.sent
+    assert mail.template == "appointment_booked" and PHONE in mail.body and "Sore" not in mail.body
+
+
+def test_a_booking_whose_first_answer_was_lost_is_recorded_once(uow: FakeUnitOfWork) -> None:
+    """The clinical system booked the first attempt, but the request died before recording it."""
+    who = acting(uow)
+    slot = free_slot(uow, "s1", 26)
+    taken = uow.system.book(who.ref, "s1", "Reason", "same-key")
+    for _ in range(2):
+        assert service.book_appointment(uow, who, "s1", "Reason", "same-key", slot.start).id == taken.id
+    assert uow.audit_actions() == ["appointment.booked"] and len(uow.sent) == 1
+
+
+def test_booking_when_the_link_is_down_books_nothing_and_says_try_again(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    slot = free_slot(uow, "s1", 26)
+    uow.system.fail_next["book"] = ClinicalSystemUnavailable()
+    with pytest.raises(BookingFailed, match=f"you will not be booked twice.*{PHONE}"):
+        service.book_appointment(uow, who, "s1", "Reason", "k", slot.start)
+    assert uow.system.appointments == {}
+    assert_nothing_recorded(uow)
+
+
+# Cancelling -------------------------------------------------------------------------------------------------
+def test_cancelling_inside_the_cutoff_is_refused(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, cancellation_cutoff_hours=30)
+    appointment = book(uow, who, "s1", hours=26)
+    with pytest.raises(CancellationRefused, match=f"less than 30 hours away.*{PHONE}"):
+        service.cancel_appointment(uow, who, appointment.id, "Better")
+    assert "cancel" not in uow.system.calls and booked_ids(uow) == {appointment.id}
+    assert uow.audit_actions() == ["appointment.booked"]
+
+
+def test_cancelling_is_audited_without_the_reason_and_confirmed(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    appointment = book(uow, who, "s1")
+    cancelled = service.cancel_appointment(uow, who, appointment.id, "Feeling better")
+    assert cancelled.status == AppointmentStatus.CANCELLED and booked_ids(uow) == set()
+    assert uow.audit_actions() == ["appointment.booked", "appointment.cancelled"]
+    assert uow.sent[-1].template == "appointment_cancelled" and "better" not in uow.sent[-1].body
+
+
+def test_someone_elses_appointment_cannot_be_cancelled(uow: FakeUnitOfWork) -> None:
+    owner, other = acting(uow), acting(uow)
+    appointment = book(uow, owner, "s1")
+    with pytest.raises(NotFound):
+        service.cancel_appointment(uow, other, appointment.id)
+    assert booked_ids(uow) == {appointment.id}
+
+
+def test_cancelling_when_the_link_is_down_is_queued_once(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    appointment = book(uow, who, "s1")
+    for _ in range(2):  # a double submit while the link is down queues one cancellation
+        uow.system.fail_next["cancel"] = ClinicalSystemUnavailable()
+        with pytest.raises(CancellationQueued, match=f"kept your cancellation.*{PHONE}"):
+            service.cancel_appointment(uow, who, appointment.id, "Better")
+    [queued] = uow.session.scalars(select(OutboxMessage)).all()
+    assert queued.kind == service.CANCEL_KIND and queued.idempotency_key == f"cancel:{who.practice.ods_code}:FA1"
+    assert queued.payload["appointment_id"] == appointment.id and queued.payload["email"] == who.user.email
+    assert uow.audit_actions() == ["appointment.booked", "appointment.cancel_queued"]
+    assert [m.template for m in uow.sent] == ["appointment_booked", "appointment_cancel_queued"]
+    assert booked_ids(uow) == {appointment.id}
+
+
+def queued_message(uow: FakeUnitOfWork, who: Acting) -> OutboxMessage:
+    appointment = book(uow, who, "s1")
+    uow.system.fail_next["cancel"] = ClinicalSystemUnavailable()
+    with pytest.raises(CancellationQueued):
+        service.cancel_appointment(uow, who, appointment.id)
+    return uow.session.scalars(select(OutboxMessage)).one()
+
+
+def test_a_queued_cancellation_is_sent_outside_the_transaction_and_its_outcome_told(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    message = queued_message(uow, who)
+    send = queued_cancellation.prepare_cancel(uow, message)
+    assert uow.system.calls.count("cancel") == 1  # prepare only reads
+    uow.commit()
+    assert send() == {"status": "cancelled"} and booked_ids(uow) == set()
+    queued_cancellation.cancel_delivered(uow, message)
+    assert uow.audit_actions()[-1] == "appointment.cancelled"
+    assert uow.sent[-1].template == "appointment_cancelled" and uow.sent[-1].to == who.user.email
+
+
+def test_a_queued_cancellation_the_practice_refuses_is_reported(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    message = queued_message(uow, who)
+    queued_cancellation.cancel_failed(uow, message)
+    assert uow.audit_actions()[-1] == "appointment.cancel_failed"
+    assert uow.sent[-1].template == "appointment_cancel_failed" and PHONE in uow.sent[-1].body
+
+
+# Rescheduling ---------------------------------------------------------------------------------------------
+def test_rescheduling_books_the_new_time_before_cancelling_the_old(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, max_future_appointments=1)
+    old = book(uow, who, "old", hours=48)
+    new_slot = free_slot(uow, "new", 30)
+    outcome = service.reschedule_appointment(uow, who, old.id, "new", "Reason", "k2", new_slot.start)
+    assert outcome.old_cancelled and outcome.new.slot.id == "new"
+    calls = uow.system.calls
+    assert calls.index("book", calls.index("book") + 1) < calls.index("cancel")
+    assert booked_ids(uow) == {outcome.new.id}
+    assert uow.audit_actions() == ["appointment.booked", "appointment.rescheduled"]
+    assert uow.sent[-1].template == "appointment_rescheduled"
+
+
+@pytest.mark.parametrize(
+    ("failure", "refusal"),
+    [(ClinicalSystemUnavailable(), BookingFailed), (SlotUnavailable(), SlotUnavailable)],
+    ids=["link-down", "slot-taken"],
+)
+def test_rescheduling_that_cannot_book_keeps_the_old_appointment(
+    uow: FakeUnitOfWork, failure: Exception, refusal: type[Exception]
+) -> None:
+    who = acting(uow)
+    old = book(uow, who, "old", hours=48)
+    new_slot = free_slot(uow, "new", 30)
+    uow.system.fail_next["book"] = failure
+    with pytest.raises(refusal, match="You still have your appointment"):
+        service.reschedule_appointment(uow, who, old.id, "new", "Reason", "k2", new_slot.start)
+    assert "cancel" not in uow.system.calls and booked_ids(uow) == {old.id}
+    assert uow.audit_actions() == ["appointment.booked"]
+
+
+def test_rescheduling_that_cannot_cancel_the_old_leaves_both_and_says_so(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    old = book(uow, who, "old", hours=48)
+    new_slot = free_slot(uow, "new", 30)
+    uow.system.fail_next["cancel"] = ClinicalSystemUnavailable()
+    outcome = service.reschedule_appointment(uow, who, old.id, "new", "Reason", "k2", new_slot.start)
+    assert not outcome.old_cancelled and booked_ids(uow) == {old.id, outcome.new.id}
+    assert uow.audit_actions() == ["appointment.booked", "appointment.booked", "appointment.reschedule_incomplete"]
+    assert uow.sent[-1].template == "appointment_reschedule_incomplete"
+    assert "could not cancel your old appointment" in uow.sent[-1].body
+    lines = service.practice_bookings(uow, who.practice, uow.today(), 3)
+    assert [line.needs_action for day in lines for line in day.lines].count(True) == 1
+
+
+def test_rescheduling_inside_the_cutoff_is_refused_before_anything_is_booked(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, cancellation_cutoff_hours=30)
+    old = book(uow, who, "old", hours=26)
+    new_slot = free_slot(uow, "new", 48)
+    with pytest.raises(CancellationRefused, match="cannot change this appointment"):
+        service.reschedule_appointment(uow, who, old.id, "new", "Reason", "k2", new_slot.start)
+    assert uow.system.calls.count("book") == 1 and booked_ids(uow) == {old.id}
+
+
+# Reading, and the transaction around clinical calls -------------------------------------------------------------
+def test_the_list_puts_upcoming_first_and_says_what_may_be_changed(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, cancellation_cutoff_hours=30)
+    near, later = book(uow, who, "near", hours=26), book(uow, who, "later", hours=72)
+    listed = service.list_appointments(uow, who)
+    assert [i.id for i in listed.upcoming] == [near.id, later.id] and listed.past == []
+    assert not listed.upcoming[0].may_change and PHONE in listed.upcoming[0].refusal
+    assert listed.upcoming[1].may_change and not listed.may_book_more
+    assert not uow.in_transaction
+    assert uow.audit_actions()[-1] == "appointments.viewed"
+
+
+def test_a_clinical_call_with_a_transaction_open_raises(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    uow.session.scalar(select(Practice).where(Practice.id == who.practice.id))  # a read opens a transaction
+    system = uow.clinical(who.practice)
+    with pytest.raises(TransactionStillOpen):
+        system.list_appointments(who.ref, uow.now())
+    assert uow.system.calls == []
+    uow.release()
+    assert system.list_appointments(who.ref, uow.now()) == []
+
+
+def test_the_calendar_file_is_named_by_the_london_time(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    appointment = book(uow, who, "s1", hours=26)  # 11:00 on 3 March, GMT
+    name, content = service.calendar_file(uow, who, appointment.id)
+    assert name == "appointment-2026-03-03-1100.ics" and b"Sore knee" not in content
