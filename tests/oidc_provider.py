@@ -11,6 +11,7 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -59,7 +60,7 @@ class FakeNHSLogin:
         self.server.server_close()
 
     def set_identity(self, **claims: Any) -> None:
-        self.identity = {"sub": secrets.token_hex(8), "identity_proofing_level": "P9", **claims}
+        self.identity = {"sub": str(uuid.uuid4()), "identity_proofing_level": "P9", **claims}
 
     # Tokens -------------------------------------------------------------------------------------------
     def _id_token(self, nonce: str) -> str:
@@ -91,7 +92,8 @@ class FakeNHSLogin:
 
             return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
         key = self.wrong_key if self.tamper == "signature" else self.signing_key
-        return jwt.encode({"alg": "RS512", "kid": "op-1"}, claims, key).decode()
+        # check=False: Authlib refuses claim values that look like card numbers, and a random subject can.
+        return jwt.encode({"alg": "RS512", "kid": "op-1"}, claims, key, check=False).decode()
 
     def _check_assertion(self, assertion: str) -> bool:
         try:
