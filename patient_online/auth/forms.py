@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 from patient_online.web.fields import Choice
+from patient_online.web.input import Form
 
 
-class SignInForm(FlaskForm):
+class SignInForm(Form):
     email = EmailField("Email address", validators=[DataRequired("Enter your email address")])
     password = PasswordField("Password", validators=[DataRequired("Enter your password")])
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     code = StringField(
         "Security code",
         validators=[
@@ -24,7 +24,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     email = EmailField(
         "Email address",
         validators=[
@@ -43,7 +43,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = EmailField(
         "Email address",
         validators=[
@@ -53,18 +53,18 @@ class EmailForm(FlaskForm):
     )
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     email = EmailField("Email address", validators=[DataRequired("Enter your email address")])
     code = StringField("Security code", validators=[DataRequired("Enter the security code from the email")])
     password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password")])
     password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
 
 
-class SecondFactorChoiceForm(FlaskForm):
+class SecondFactorChoiceForm(Form):
     second_factor = Choice(
         "How do you want to get security codes?",
         choices=[("totp", "With an authenticator app (most secure)"), ("email", "By email")],

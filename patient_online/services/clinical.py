@@ -33,9 +33,7 @@ class ClinicalSystems:
         self._lock = threading.Lock()
 
     @classmethod
-    def with_breakers(
-        cls, services: Mapping[str, Any], *, failure_threshold: int, cool_down: float
-    ) -> ClinicalSystems:
+    def with_breakers(cls, services: Mapping[str, Any], *, failure_threshold: int, cool_down: float) -> ClinicalSystems:
         breakers = CircuitBreakers(failure_threshold=failure_threshold, cool_down=cool_down)
         return cls(services, lambda inner, ods: resilient(inner, ods, breakers))
 

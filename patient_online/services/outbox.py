@@ -315,9 +315,7 @@ def _retry(uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Ha
     return Outcome.RETRY
 
 
-def _give_up(
-    uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Handler | None, error: str
-) -> Outcome:
+def _give_up(uow: AbstractUnitOfWork, message_id: int, worker_id: str, handler: Handler | None, error: str) -> Outcome:
     message = _mine(uow, message_id, worker_id)
     if message is None:
         return Outcome.BUSY

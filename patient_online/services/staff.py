@@ -153,8 +153,6 @@ def practice_staff(uow: AbstractUnitOfWork, practice: Practice) -> list[StaffMem
         select(StaffMembership).where(StaffMembership.practice_id == practice.id).order_by(StaffMembership.id)
     )
     return [
-        StaffMember(
-            m.id, m.user_id, m.role, StaffPerson(m.user.display_name, m.user.email, m.user.totp_enrolled_at)
-        )
+        StaffMember(m.id, m.user_id, m.role, StaffPerson(m.user.display_name, m.user.email, m.user.totp_enrolled_at))
         for m in memberships
     ]

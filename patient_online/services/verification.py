@@ -435,4 +435,3 @@ def search_patients(
     )
     uow.commit()
     return results
-

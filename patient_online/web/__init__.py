@@ -30,10 +30,12 @@ def init_app(app: Flask) -> None:
 
     from . import public
     from .admin import bp as admin_bp
+    from .input import IdConverter
     from .manager import bp as manager_bp
     from .patient import bp as patient_bp
     from .reception import bp as reception_bp
 
+    app.url_map.converters["id"] = IdConverter
     app.register_blueprint(public.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(nhs_login_bp)

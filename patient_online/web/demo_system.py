@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
 
 from patient_online.domain.errors import InputError
 from patient_online.domain.prescriptions import RequestStatus
 from patient_online.services import demo_system
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 bp = Blueprint("demo_system", __name__, url_prefix="/demo-system")
@@ -26,7 +26,7 @@ ACTIONS = {
 }
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     reason = TextAreaField("Reason the patient will see")
 
 

@@ -107,9 +107,7 @@ def _matches(slot: Slot, wanted: SlotFilter, *, by_type: bool = True) -> bool:
     )
 
 
-def find_slots(
-    uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, replacing: str | None = None
-) -> SlotPage:
+def find_slots(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, replacing: str | None = None) -> SlotPage:
     """Free slots the patient may book (rule 9) for one week, filtered.
 
     One search covers the week shown; only when nothing there fits is the rest of the horizon searched, for the

@@ -59,9 +59,7 @@ def _checked_evidence_and_safeguarding(approval: Approval) -> tuple[str, str]:
     if len(evidence) > NOTES_MAX:
         raise InputError(f"Enter evidence of {NOTES_MAX} characters or fewer", "evidence")
     if not approval.safeguarding_checked:
-        raise InputError(
-            "Confirm that you have checked for coercion and safeguarding concerns", "safeguarding_checked"
-        )
+        raise InputError("Confirm that you have checked for coercion and safeguarding concerns", "safeguarding_checked")
     notes = approval.safeguarding_notes.strip()
     if not notes:
         raise InputError(
@@ -86,9 +84,7 @@ def approve_proxy(
     basis = _checked_basis(approval)
     evidence, notes = _checked_evidence_and_safeguarding(approval)
     if not proxy_offered(practice):
-        raise InputError(
-            "Proxy access is switched off for your practice. A practice manager can switch it on", "basis"
-        )
+        raise InputError("Proxy access is switched off for your practice. A practice manager can switch it on", "basis")
     if not own_active_links(uow, link.proxy_user_id):
         raise InputError(
             "The person asking is no longer linked to their own GP record, so they are not verified", "basis"

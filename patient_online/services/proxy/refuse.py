@@ -35,8 +35,7 @@ def reject_proxy(uow: AbstractUnitOfWork, staff: User, practice: Practice, link_
         [link.proxy],
         "proxy_rejected",
         "Your request to act for someone was turned down",
-        f"{practice.name} turned down your request to act for someone online.\nReason: {text}\n\n"
-        + sign_off(practice),
+        f"{practice.name} turned down your request to act for someone online.\nReason: {text}\n\n" + sign_off(practice),
     )
     uow.commit()
     return LinkChange.of(link)

@@ -129,9 +129,7 @@ def proxy_overview(uow: AbstractUnitOfWork, user: User) -> ProxyOverview:
     """The /proxy page: whom I act for, what I asked for, and who acts (or asks to act) for me."""
     linked = own_active_links(uow, user.id)
     own = linked[0].patient if linked else None
-    mine = list(
-        uow.session.scalars(select(ProxyLink).where(ProxyLink.proxy_user_id == user.id).order_by(ProxyLink.id))
-    )
+    mine = list(uow.session.scalars(select(ProxyLink).where(ProxyLink.proxy_user_id == user.id).order_by(ProxyLink.id)))
     for_me: list[ProxyLink] = []
     if linked:
         for_me = list(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from patient_online.domain.errors import InputError, NotFound
 from patient_online.services import practices as practice_service
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 
 
-class AddPracticeForm(FlaskForm):
+class AddPracticeForm(Form):
     ods_code = StringField("ODS code", validators=[DataRequired("Enter the practice's ODS code")])
     name = StringField("Practice name", validators=[DataRequired("Enter the practice name"), Length(max=120)])
     phone = StringField("Phone number for patients", validators=[Optional(), Length(max=30)])
@@ -59,7 +59,7 @@ def practice(ods: str) -> Response | str:
     adapter = page.adapter
     errors: dict[str, str] = {}
     values = page.values
-    if request.method == "POST" and FlaskForm().validate_on_submit():
+    if request.method == "POST" and Form().validate_on_submit():
         raw = {o.name: request.form.get(f"option-{o.name}", "").strip() for o in adapter.options}
         try:
             practice_service.set_adapter(
@@ -79,5 +79,5 @@ def practice(ods: str) -> Response | str:
         values=values,
         errors=errors,
         state=page.state,
-        csrf_form=FlaskForm(),
+        csrf_form=Form(),
     )

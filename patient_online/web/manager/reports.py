@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from flask import Response, g, render_template, request
-from flask_wtf import FlaskForm
 
 from patient_online.domain.errors import InputError
 from patient_online.domain.reports import Period
 from patient_online.services import reports
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 
 
-class PeriodForm(FlaskForm):
+class PeriodForm(Form):
     class Meta:
         csrf = False  # a GET that changes nothing
 

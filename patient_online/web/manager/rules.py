@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import Field, RadioField, SelectMultipleField, StringField, TextAreaField, ValidationError
 
@@ -13,6 +12,7 @@ from patient_online.domain.prescriptions import add_working_days
 from patient_online.services import controls
 from patient_online.services.controls import RulesPage
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
@@ -27,7 +27,7 @@ NUMBERS = {
 }
 
 
-class RulesForm(FlaskForm):
+class RulesForm(Form):
     online_slot_types = SelectMultipleField("Appointment types patients can book online", validate_choice=False)
     booking_horizon_days = StringField("Booking horizon (days)")
     min_lead_time_hours = StringField("Minimum lead time (hours)")

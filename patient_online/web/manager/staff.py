@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Optional
@@ -11,12 +10,13 @@ from wtforms.validators import DataRequired, Optional
 from patient_online.domain.errors import InputError
 from patient_online.services import staff as staff_service
 from patient_online.web.fields import Choice
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 
 
-class AddStaffForm(FlaskForm):
+class AddStaffForm(Form):
     email = EmailField("Work email address", validators=[DataRequired("Enter their work email address")])
     name = StringField("Full name", validators=[Optional()])
     role = Choice(
@@ -54,9 +54,9 @@ def staff() -> Response | str:
     return render_template("manager/staff.html", form=form, members=members)
 
 
-@bp.post("/staff/<int:membership_id>/remove")
+@bp.post("/staff/<id:membership_id>/remove")
 def remove_staff(membership_id: int) -> Response:
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         try:
             staff_service.remove_role(uow(), g.practice, membership_id, g.user.id)

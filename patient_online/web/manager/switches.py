@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import RadioField, TextAreaField, ValidationError
 
@@ -16,6 +15,7 @@ from patient_online.domain.record import RecordLevel
 from patient_online.services import controls
 from patient_online.services.controls import SwitchesPage, SwitchView
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
@@ -38,7 +38,7 @@ class OptionalDate(DateParts):
             self.data = None
 
 
-class SwitchForm(FlaskForm):
+class SwitchForm(Form):
     enabled = RadioField(
         "Available online",
         choices=[("on", "On – patients can use it"), ("off", "Off – patients see your message instead")],

@@ -16,7 +16,7 @@ from . import bp
 
 
 def _page(**forms_: object) -> str:
-    context = {
+    context: dict[str, object] = {
         "password_form": forms.ChangePasswordForm(prefix="pw"),
         "email_form": forms.EmailForm(prefix="em"),
         "code_form": forms.CodeForm(prefix="ec"),

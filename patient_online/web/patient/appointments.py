@@ -10,7 +10,6 @@ from urllib.parse import quote, urlencode
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import HiddenField, SelectField, TextAreaField
@@ -32,6 +31,7 @@ from patient_online.domain.errors import NotFound, SlotUnavailable
 from patient_online.memo import TimedMemo
 from patient_online.services import appointments as service
 from patient_online.web.filters import uk_datetime
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import acting, bp
@@ -42,7 +42,7 @@ PATH_SAFE, QUERY_SAFE = "!$&'()*+,/:;=@", "!$'()*,/:;?@"
 TOO_LONG = f"Enter a reason of {REASON_MAX_LENGTH} characters or fewer"
 
 
-class SlotFilterForm(FlaskForm):
+class SlotFilterForm(Form):
     """The filters of the slots page, read from the query string (a GET form: no CSRF token needed)."""
 
     class Meta:
@@ -54,7 +54,7 @@ class SlotFilterForm(FlaskForm):
     clinician = SelectField("Who with", validate_choice=False)
 
 
-class BookForm(FlaskForm):
+class BookForm(Form):
     reason = TextAreaField(
         "Why do you need this appointment?",
         validators=[
@@ -66,7 +66,7 @@ class BookForm(FlaskForm):
     at = HiddenField()
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(
         "Why are you cancelling? (optional)",
         validators=[Optional(), Length(max=REASON_MAX_LENGTH, message=TOO_LONG)],

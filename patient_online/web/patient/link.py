@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -12,12 +11,13 @@ from patient_online.domain.errors import InputError
 from patient_online.extensions import limiter
 from patient_online.services import linking
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 
 
-class LetterForm(FlaskForm):
+class LetterForm(Form):
     ods_code = StringField(
         "Practice ODS code", validators=[DataRequired("Enter the practice ODS code from your letter")]
     )
@@ -25,7 +25,7 @@ class LetterForm(FlaskForm):
     linkage_key = StringField("Linkage Key", validators=[DataRequired("Enter the Linkage Key from your letter")])
 
 
-class RequestForm(FlaskForm):
+class RequestForm(Form):
     practice = SelectField("Your GP practice", validators=[DataRequired("Choose your GP practice")])
     nhs_number = StringField("NHS number", validators=[DataRequired("Enter your NHS number")])
     given_name = StringField("First name", validators=[DataRequired("Enter your first name"), Length(max=100)])

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask import session as cookie
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
 
 from patient_online.domain.errors import DomainError, InputError, NotFound
 from patient_online.services import prescriptions as rx
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import acting, bp
@@ -19,24 +19,24 @@ from . import acting, bp
 OFFERED = "rx_offered"
 
 
-class OrderForm(FlaskForm):
+class OrderForm(Form):
     items = SelectMultipleField("Which medicines do you need?", choices=[], validate_choice=False)
     note = TextAreaField("Anything your GP practice should know? (optional)")
     idempotency_key = HiddenField()
 
 
-class PharmacySearchForm(FlaskForm):
+class PharmacySearchForm(Form):
     class Meta:
         csrf = False  # a search changes nothing
 
     q = StringField("Search by pharmacy name, town or postcode")
 
 
-class NominateForm(FlaskForm):
+class NominateForm(Form):
     pharmacy = HiddenField()
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     pass
 
 
@@ -88,7 +88,7 @@ def order_post() -> Response | tuple[str, int]:
     return _order_page(form, 400)
 
 
-@bp.get("/prescriptions/orders/<int:order_id>")
+@bp.get("/prescriptions/orders/<id:order_id>")
 def order_done(order_id: int) -> str:
     result = rx.order_for(uow(), acting(), order_id)
     return render_template("patient/prescriptions/done.html", result=result)

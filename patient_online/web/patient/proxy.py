@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField, ValidationError
@@ -20,6 +19,7 @@ from patient_online.models import Practice
 from patient_online.services import proxy as service
 from patient_online.services.proxy import ProxyRequest
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
@@ -27,7 +27,7 @@ from . import bp
 TOO_LONG = f"Enter a reason of {REASON_MAX} characters or fewer"
 
 
-class RequestForm(FlaskForm):
+class RequestForm(Form):
     practice = SelectField("Their GP practice", validate_choice=False)
     nhs_number = StringField("Their NHS number", validators=[DataRequired("Enter their NHS number")])
     date_of_birth = DateParts("Their date of birth", required_message="Enter their date of birth")
@@ -57,18 +57,18 @@ class RequestForm(FlaskForm):
             raise ValidationError("Enter their date of birth")
 
 
-class ActForForm(FlaskForm):
+class ActForForm(Form):
     patient_id = HiddenField()
 
 
-class EndForm(FlaskForm):
+class EndForm(Form):
     reason = TextAreaField(
         "Why are you ending this?",
         validators=[DataRequired("Enter why you are ending this"), Length(max=REASON_MAX, message=TOO_LONG)],
     )
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     decision = RadioField(
         "Do you agree?",
         choices=[("yes", "Yes, they can act for me as shown"), ("no", "No")],
@@ -193,7 +193,7 @@ def act_for() -> Response:
     return redirect(url_for("patient.home"))
 
 
-@bp.route("/proxy/<int:link_id>/end", methods=["GET", "POST"])
+@bp.route("/proxy/<id:link_id>/end", methods=["GET", "POST"])
 def end_proxy(link_id: int) -> Response | tuple[str, int]:
     form = EndForm()
     if form.validate_on_submit():
@@ -213,7 +213,7 @@ def end_proxy(link_id: int) -> Response | tuple[str, int]:
     ), status
 
 
-@bp.route("/proxy/<int:link_id>/consent", methods=["GET", "POST"])
+@bp.route("/proxy/<id:link_id>/consent", methods=["GET", "POST"])
 def proxy_consent(link_id: int) -> Response | tuple[str, int]:
     form = ConsentForm()
     if form.validate_on_submit():

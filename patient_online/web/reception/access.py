@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import RadioField, SelectField, ValidationError
 
@@ -19,6 +18,7 @@ from patient_online.domain.record import RecordLevel
 from patient_online.services import patient_access as service
 from patient_online.services.patient_access import LEVEL_CHOICES, AccessChange, AccessPanel
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
@@ -27,7 +27,7 @@ DEFAULT = "default"
 ON_OFF = [("on", "On"), ("off", "Off")]
 
 
-class AccessForm(FlaskForm):
+class AccessForm(Form):
     record_level = RadioField("GP record", validate_choice=False)
     appointments = RadioField("Online appointments", choices=ON_OFF, validate_choice=False)
     prescriptions = RadioField("Repeat prescriptions", choices=ON_OFF, validate_choice=False)
@@ -45,7 +45,7 @@ class AccessForm(FlaskForm):
             raise ValidationError("Choose whether repeat prescriptions are on or off for this patient")
 
 
-class FlagForm(FlaskForm):
+class FlagForm(Form):
     code = SelectField(
         "Code",
         choices=[("", "Choose a code"), *[(code, f"{label} ({code})") for code, label in FLAG_LABELS.items()]],
@@ -91,13 +91,13 @@ def _page(panel: AccessPanel, status: int = 200, **forms: Any) -> tuple[str, int
     return render_template("reception/access.html", **access_context(panel, **forms)), status
 
 
-@bp.get("/patients/<int:patient_id>/access")
+@bp.get("/patients/<id:patient_id>/access")
 def patient_access(patient_id: int) -> tuple[str, int]:
     panel = service.view_patient_access(uow(), g.user, g.practice, patient_id)
     return _page(panel)
 
 
-@bp.post("/patients/<int:patient_id>/access")
+@bp.post("/patients/<id:patient_id>/access")
 def change_patient_access(patient_id: int) -> Response | tuple[str, int]:
     panel = service.access_panel(uow(), g.user, g.practice, patient_id)
     form = _access_form(panel, request.form)
@@ -117,7 +117,7 @@ def change_patient_access(patient_id: int) -> Response | tuple[str, int]:
     return _page(panel, 400, form=form)
 
 
-@bp.post("/patients/<int:patient_id>/access/flags")
+@bp.post("/patients/<id:patient_id>/access/flags")
 def record_access_flag(patient_id: int) -> Response | tuple[str, int]:
     panel = service.access_panel(uow(), g.user, g.practice, patient_id)
     form = FlagForm(request.form)
@@ -132,9 +132,9 @@ def record_access_flag(patient_id: int) -> Response | tuple[str, int]:
     return _page(panel, 400, flag_form=form)
 
 
-@bp.post("/patients/<int:patient_id>/access/flags/<int:index>/remove")
+@bp.post("/patients/<id:patient_id>/access/flags/<id:index>/remove")
 def remove_access_flag(patient_id: int, index: int) -> Response:
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         try:
             service.remove_flag(uow(), g.user, g.practice, patient_id, index)
@@ -145,9 +145,9 @@ def remove_access_flag(patient_id: int, index: int) -> Response:
     return _back(patient_id)
 
 
-@bp.post("/patients/<int:patient_id>/access/refresh")
+@bp.post("/patients/<id:patient_id>/access/refresh")
 def refresh_access_flags(patient_id: int) -> Response:
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         try:
             count = service.refresh_flags(uow(), g.user, g.practice, patient_id)

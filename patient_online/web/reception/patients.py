@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
@@ -11,13 +10,14 @@ from wtforms.validators import Length
 from patient_online.domain.errors import InputError
 from patient_online.services import linking, verification
 from patient_online.web.fields import DateParts
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 from .access import access_context
 
 
-class SearchForm(FlaskForm):
+class SearchForm(Form):
     class Meta:
         csrf = False  # a GET search changes nothing
 
@@ -25,7 +25,7 @@ class SearchForm(FlaskForm):
     born = DateParts("Date of birth (optional)", required_message="")
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField("Reason", validators=[Length(max=500)])
 
 
@@ -39,7 +39,7 @@ def patients() -> str:
     return render_template("reception/patients.html", form=form, results=results)
 
 
-@bp.get("/patients/<int:patient_id>")
+@bp.get("/patients/<id:patient_id>")
 def patient(patient_id: int) -> str:
     page = verification.patient_page(uow(), g.user, g.practice, patient_id)
     return render_template(
@@ -54,7 +54,7 @@ def patient(patient_id: int) -> str:
     )
 
 
-@bp.post("/patients/<int:patient_id>/letter")
+@bp.post("/patients/<id:patient_id>/letter")
 def issue_letter(patient_id: int) -> Response:
     key = linking.issue_letter(uow(), g.user, g.practice, patient_id)
     # The key is shown once, on the printable letter; only its hash is stored.
@@ -62,7 +62,7 @@ def issue_letter(patient_id: int) -> Response:
     return redirect(url_for("reception.letter", patient_id=patient_id))
 
 
-@bp.get("/patients/<int:patient_id>/letter")
+@bp.get("/patients/<id:patient_id>/letter")
 def letter(patient_id: int) -> Response | str:
     page = verification.letter_page(uow(), g.user, g.practice, patient_id)
     held = session.pop("letter_key", None)
@@ -75,7 +75,7 @@ def letter(patient_id: int) -> Response | str:
     return render_template("reception/letter.html", patient=page.patient, key=held["key"], issued=page.letter)
 
 
-@bp.post("/patients/<int:patient_id>/links/<int:link_id>/<any(suspend, reinstate):action>")
+@bp.post("/patients/<id:patient_id>/links/<id:link_id>/<any(suspend, reinstate):action>")
 def suspend(patient_id: int, link_id: int, action: str) -> Response | str:
     form = ReasonForm()
     if not form.validate_on_submit():

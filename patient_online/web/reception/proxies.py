@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -15,6 +14,7 @@ from patient_online.domain.proxy import REASON_MAX, ProxyBasis, ProxyStatus
 from patient_online.domain.record import RecordLevel
 from patient_online.services import proxy as service
 from patient_online.services.proxy import Approval, ReviewView
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
@@ -29,7 +29,7 @@ SECTIONS = (
 CLOSED = (ProxyStatus.ENDED, ProxyStatus.REJECTED)
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     basis = RadioField("Which basis have you confirmed?", choices=[(b.value, b.label) for b in ProxyBasis])
     evidence = TextAreaField("What evidence did you see?")
     safeguarding_checked = BooleanField("I have checked for signs of coercion and for safeguarding concerns")
@@ -41,7 +41,7 @@ class ApproveForm(FlaskForm):
     child_consent = BooleanField("The child agrees to their parent's access")
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(
         "Reason (the person asking will see this)",
         validators=[
@@ -51,14 +51,14 @@ class RejectForm(FlaskForm):
     )
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField(
         "Reason (the proxy and the patient will see this)",
         validators=[DataRequired("Enter a reason"), Length(max=REASON_MAX, message=TOO_LONG)],
     )
 
 
-class CompetenceForm(FlaskForm):
+class CompetenceForm(Form):
     competence_assessed = BooleanField("A clinician has assessed the child's competence")
     child_consent = BooleanField("The child agrees to their parent's access")
 
@@ -74,9 +74,7 @@ def proxies() -> str:
             Basis=ProxyBasis,
             Status=ProxyStatus,
         )
-    sections = [
-        (title, service.practice_links(uow(), g.user, g.practice, (status,))) for status, title in SECTIONS
-    ]
+    sections = [(title, service.practice_links(uow(), g.user, g.practice, (status,))) for status, title in SECTIONS]
     return render_template(
         "reception/proxies.html", sections=sections, closed=False, Basis=ProxyBasis, Status=ProxyStatus
     )
@@ -133,7 +131,7 @@ def _done(message: str, link_id: int | None = None) -> Response:
     return redirect(url_for("reception.proxy_detail", link_id=link_id))
 
 
-@bp.route("/proxies/<int:link_id>", methods=["GET", "POST"])
+@bp.route("/proxies/<id:link_id>", methods=["GET", "POST"])
 def proxy_detail(link_id: int) -> Response | tuple[str, int]:
     review = _review(link_id)
     if request.method == "GET":
@@ -172,7 +170,7 @@ def proxy_detail(link_id: int) -> Response | tuple[str, int]:
     return _page(review, 400, approve=form)
 
 
-@bp.post("/proxies/<int:link_id>/competence")
+@bp.post("/proxies/<id:link_id>/competence")
 def proxy_competence(link_id: int) -> Response | tuple[str, int]:
     form = CompetenceForm(prefix="competence")
     if form.validate_on_submit():
@@ -192,7 +190,7 @@ def proxy_competence(link_id: int) -> Response | tuple[str, int]:
     return _page(_review(link_id), 400, competence=form)
 
 
-@bp.post("/proxies/<int:link_id>/suspend")
+@bp.post("/proxies/<id:link_id>/suspend")
 def proxy_suspend(link_id: int) -> Response | tuple[str, int]:
     form = ReasonForm(prefix="suspend")
     if form.validate_on_submit():
@@ -205,9 +203,9 @@ def proxy_suspend(link_id: int) -> Response | tuple[str, int]:
     return _page(_review(link_id), 400, suspend=form)
 
 
-@bp.post("/proxies/<int:link_id>/reinstate")
+@bp.post("/proxies/<id:link_id>/reinstate")
 def proxy_reinstate(link_id: int) -> Response | tuple[str, int]:
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         try:
             service.reinstate_proxy(uow(), g.user, g.practice, link_id)
@@ -217,7 +215,7 @@ def proxy_reinstate(link_id: int) -> Response | tuple[str, int]:
     return _page(_review(link_id), 400)
 
 
-@bp.post("/proxies/<int:link_id>/end")
+@bp.post("/proxies/<id:link_id>/end")
 def proxy_end(link_id: int) -> Response | tuple[str, int]:
     form = ReasonForm(prefix="end")
     if form.validate_on_submit():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length, Optional
@@ -12,12 +11,13 @@ from patient_online.domain.errors import InputError
 from patient_online.domain.verification import DOCUMENTS, PHOTO_DOCUMENTS, STAFF_METHODS
 from patient_online.services import verification
 from patient_online.web.fields import Choice
+from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import bp
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     method = Choice(
         "How did you verify this person's identity?",
         choices=[(m.value, m.label) for m in STAFF_METHODS],
@@ -28,7 +28,7 @@ class ApproveForm(FlaskForm):
     notes = TextAreaField("Notes (optional)", validators=[Optional(), Length(max=2000)])
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField("Reason (the patient will see this)", validators=[Length(max=500)])
 
 
@@ -38,7 +38,7 @@ def verifications() -> str:
     return render_template("reception/verifications.html", queue=queue)
 
 
-@bp.route("/verifications/<int:request_id>", methods=["GET", "POST"])
+@bp.route("/verifications/<id:request_id>", methods=["GET", "POST"])
 def verification_detail(request_id: int) -> Response | str:
     approve = ApproveForm(prefix="approve")
     reject = RejectForm(prefix="reject")
