@@ -27,8 +27,22 @@ WTF_CSRF_TIME_LIMIT = 3600
 RATELIMIT_ENABLED = True
 RATELIMIT_SIGN_IN = "10 per 15 minutes"
 RATELIMIT_CODE = "10 per 15 minutes"
+# Linking attempts (a wrong linkage letter, a request sent): per account, and per address with a higher
+# ceiling, higher still from TRUSTED_NETWORKS (a front desk or care home: many people behind one address).
 RATELIMIT_LINKAGE = "5 per hour"
+RATELIMIT_LINKAGE_ADDRESS = "30 per hour"
+RATELIMIT_LINKAGE_ADDRESS_TRUSTED = "500 per hour"
 RATELIMIT_REGISTER = "20 per hour"
+# Failed sign-ins on one account from one address: the wait grows with each failure (for that address only).
+RATELIMIT_SIGN_IN_ACCOUNT = "3 per minute; 6 per 10 minutes; 10 per hour"
+# After this many failures on one account from anywhere, the account is guarded instead of locked: only the right
+# password with the right security code signs in, and the password step no longer says whether it was right.
+SIGN_IN_GUARD_AFTER = "10 per 15 minutes"
+# Shared addresses with many people behind them (a practice's front desk, a care home), as comma-separated CIDRs,
+# e.g. "203.0.113.0/28, 2001:db8::/64"; they get the higher per-address limits below.
+TRUSTED_NETWORKS = ""
+RATELIMIT_SIGN_IN_TRUSTED = "200 per 15 minutes"
+RATELIMIT_CODE_TRUSTED = "200 per 15 minutes"
 
 # Notifier: "outbox" keeps messages in the local table the demo shows; "notify" uses GOV.UK Notify.
 NOTIFIER = "outbox"
@@ -39,7 +53,7 @@ NHS_LOGIN_ISSUER = ""
 NHS_LOGIN_CLIENT_ID = ""
 NHS_LOGIN_PRIVATE_KEY_PATH = ""
 NHS_LOGIN_VTR = '["P9.Cp.Cd", "P9.Cp.Ck", "P9.Cm", "P5.Cp.Cd", "P5.Cp.Ck", "P5.Cm"]'
-NHS_LOGIN_SCOPES = "openid profile email phone gp_registration_details"
+NHS_LOGIN_SCOPES = "openid profile profile_extended email phone gp_registration_details"
 
 # Key for encrypting adapter secrets (Fernet). Empty derives one from SECRET_KEY outside production.
 ADAPTER_SECRET_KEY = ""

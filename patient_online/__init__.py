@@ -33,10 +33,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         ),
     }
 
-    from . import logging_setup
+    from . import logging_setup, server_log
     from .extensions import csrf, db, limiter, login_manager
 
     logging_setup.init_app(app)
+    server_log.init_app()
     db.init_app(app)
     from . import instrumentation
 

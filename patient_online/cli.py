@@ -11,9 +11,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .extensions import db
-from .migrate import alembic_config
+from .migrate import alembic_config, db_downgrade
 
 db_cli = AppGroup("db", help="Database schema.")
+db_cli.add_command(db_downgrade)
 demo_cli = AppGroup("demo", help="The demo practices, patients and accounts.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
 practice_cli = AppGroup("practice", help="Practices on the gateway.")

@@ -13,7 +13,8 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 logger = logging.getLogger("patient_online.database")
@@ -46,6 +47,15 @@ class Database:
             end_read_only(self.scoped.registry())
         self.scoped.remove()
 
+    def discard(self) -> None:
+        """Drop the request's session after a failure, never raising: its transaction (or its connection, when
+        the database went away) is given up, so the worker's next request starts from a clean session and a
+        connection the pool has tested or replaced, without restarting the worker."""
+        try:
+            self.scoped.remove()
+        except Exception as exc:  # a dead connection cannot even be rolled back: the pool has invalidated it
+            logger.warning("session not closed cleanly", extra={"fields": {"error": type(exc).__name__}})
+
     def new_session(self) -> Session:
         """A session of its own, for work outside the request's transaction (adapters, workers)."""
         return self.factory()
@@ -64,7 +74,8 @@ class Database:
 
 def make_engine(url: str, root: Path) -> Engine:
     """An engine for the URL; SQLite files are put relative to the project and tuned for concurrency."""
-    options: dict[str, Any] = {"future": True}
+    # Statement parameters are kept out of the exceptions' messages: they can be personal values.
+    options: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != url and not path.startswith("/") and path != ":memory:":
@@ -141,6 +152,22 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         dbapi_connection.rollback()  # leave no transaction open: an autocommit session may take this connection
     except Exception as exc:  # the pool makes a new connection and tries again
         raise DisconnectionError() from exc
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether the error (or one it was raised from) says the database cannot be used just now: it is down or
+    restarting, a connection was lost, the pool had none to give, a lock could not be had. Trying again later
+    helps with these; with any other error it does not."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError | InterfaceError | PoolTimeout | DisconnectionError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

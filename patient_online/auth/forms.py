@@ -64,6 +64,27 @@ class ChangePasswordForm(Form):
     password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
 
 
+class TemporaryPasswordForm(Form):
+    """The temporary password someone else chose, and the person's own new one."""
+
+    current_password = PasswordField("Temporary password", validators=[DataRequired("Enter your temporary password")])
+    password = PasswordField("Your new password", validators=[DataRequired("Enter a new password")])
+
+
+class EmailChangeForm(Form):
+    """A new email address, with the current password: an open session alone cannot move the account."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password")])
+    email = EmailField(
+        "New email address",
+        validators=[
+            DataRequired("Enter your new email address"),
+            Email("Enter an email address in the correct format, like name@example.com"),
+            Length(max=254, message="Email address must be 254 characters or fewer"),
+        ],
+    )
+
+
 class SecondFactorChoiceForm(Form):
     second_factor = Choice(
         "How do you want to get security codes?",

@@ -64,4 +64,5 @@ def end_session() -> None:
 
 
 def signed_in_user() -> User | None:
-    return current_user if current_user.is_authenticated else None
+    """The signed-in account itself (not Flask-Login's proxy, which would follow a new sign-in mid-request)."""
+    return current_user._get_current_object() if current_user.is_authenticated else None

@@ -150,6 +150,18 @@ class BookingFailed(DomainError):
     message = "We could not book this appointment. Try again in a few minutes."
 
 
+class BookingUnconfirmed(DomainError):
+    """The clinical system took the booking but the gateway could not record it (its database failed).
+
+    The booking is recorded, with its confirmation, the next time the patient's appointments are looked at.
+    """
+
+    message = (
+        "Your appointment may have been booked, but we could not confirm it. Check your appointments before you "
+        "try again: if it is there, it is booked and we will email you a confirmation."
+    )
+
+
 def clean_reason(text: str) -> str:
     """The reason as it will be stored: spaces and line breaks collapsed; refused above the limit (rule 11)."""
     cleaned = " ".join(text.split())

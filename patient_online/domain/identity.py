@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,6 +16,21 @@ class IdentityRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class IdentityProviderUnavailable(Exception):
+    """NHS login could not be reached or did not answer properly (refused connection, timeout, an error status,
+    a failed token request): the person can try again later or sign in with their password. ``reason`` is for
+    logs and audit, never personal."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NHSLoginBelongsElsewhere(IdentityRefused):
+    """The GP record this P9 identity matches is on an account already bound to a different NHS login: the
+    gateway neither takes that account over nor makes a second one for the same record."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,37 @@ class IdentityProvider(Protocol):
     def authorization_url(self) -> tuple[str, str, str]: ...
 
     def redeem(self, code: str, nonce: str) -> Identity: ...
+
+
+class AccountMatch(enum.StrEnum):
+    """How signing in with NHS login found the gateway account. Never by email: an email address proves nothing
+    about whose GP record an account holds, and NHS login below P9 has not checked who the person is."""
+
+    BY_SUB = "by_sub"  # this NHS login was bound to the account before
+    BY_RECORD = "by_record"  # P9, with the NHS number and birth date of the account's linked record: bound now
+    NEW = "new"  # a new account, with the email NHS login confirmed
+    NEW_EMAIL_IN_USE = "new_email_in_use"  # a new, separate account: another account already has that email
+
+
+def may_bind_by_record(identity: Identity, nhs_number: str, date_of_birth: dt.date) -> bool:
+    """Whether this identity is the person of a linked GP record, so it may be bound to that record's account.
+
+    Only a P9 identity (photo ID checked by NHS login) counts, and only when both its NHS number and its
+    birth date equal the record's: one matching detail is not enough.
+    """
+    return (
+        identity.proofing_level == P9
+        and bool(identity.nhs_number)
+        and identity.nhs_number == nhs_number
+        and _iso_date(identity.birthdate) == date_of_birth
+    )
+
+
+def _iso_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class LinkOutcome(enum.StrEnum):

@@ -14,7 +14,8 @@ def password_problem(password: str, user_inputs: list[str] | None = None) -> str
         return f"Password must be {MIN_LENGTH} characters or more"
     if len(password) > MAX_LENGTH:
         return f"Password must be {MAX_LENGTH} characters or fewer"
-    result = zxcvbn(password[:100], user_inputs=[u for u in (user_inputs or []) if u])
+    # zxcvbn refuses (raises) past 72 characters; a long passphrase is judged on its first 72.
+    result = zxcvbn(password[:72], user_inputs=[u for u in (user_inputs or []) if u])
     if result["score"] < 3:
         return (
             "This password is too easy to guess, or is on a list of common passwords. "

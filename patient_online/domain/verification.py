@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .access import VerificationMethod
 from .errors import InputError
+from .patients import Demographics
 
 
 class LinkRequestStatus(enum.StrEnum):
@@ -70,6 +71,47 @@ def remote_vouching_only(method: VerificationMethod, remote: bool) -> bool:
     return remote and method is not VerificationMethod.DOCUMENTS
 
 
+def _squash(text: str) -> str:
+    return "".join(text.split()).upper()
+
+
+def details_match(person: Demographics, born: dt.date, family_name: str, postcode: str) -> bool:
+    """Whether what someone typed matches the clinical system's record: date of birth, family name and
+    postcode, ignoring case and spaces (the first name is often shortened, so it is left to reception)."""
+    return (
+        person.date_of_birth == born
+        and _squash(person.family_name) == _squash(family_name)
+        and _squash(person.postcode) == _squash(postcode)
+    )
+
+
+NOTES_MAX = 2000
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """One identity check as the staff member made it (rule 3): what is recorded is exactly what they said."""
+
+    method: VerificationMethod
+    documents: list[dict[str, object]]
+    remote: bool
+    notes: str
+
+    @property
+    def remote_vouching_only(self) -> bool:
+        return remote_vouching_only(self.method, self.remote)
+
+
+def identity_check(method: str, documents: list[str], remote: bool, notes: str) -> IdentityCheck:
+    """The check reception says they made, refused unless it meets rule 3 (a method; documents: two, one
+    with a photo). Documents ticked for a vouching check were not the basis of it and are not recorded."""
+    chosen = staff_method(method)
+    text = notes.strip()
+    if len(text) > NOTES_MAX:
+        raise InputError(f"Notes must be {NOTES_MAX} characters or fewer", "notes")
+    return IdentityCheck(method=chosen, documents=documents_seen(chosen, documents), remote=remote, notes=text)
+
+
 @dataclass(frozen=True)
 class PatientSummary:
     """A practice patient as the gateway holds them, for reception's pages."""
@@ -101,3 +143,5 @@ class LinkRequestView:
     email: str
     created_at: dt.datetime
     rejection_reason: str = ""
+    # Whether the details matched the clinical system when sent; for reception only, never the patient's pages.
+    matched: bool = True

@@ -3,6 +3,8 @@
 from .accounts import OneTimeCode, StaffMembership, User
 from .audit import AuditEvent
 from .base import Base, utcnow
+from .bookings import BookingIntent, BookingRecord
+from .held import HeldValue
 from .messaging import Notification, OutboxMessage
 from .orders import PrescriptionOrder
 from .patients import AccountLink, LinkageLetter, LinkRequest, Patient, ProxyLink, Verification
@@ -12,6 +14,9 @@ __all__ = [
     "AccountLink",
     "AuditEvent",
     "Base",
+    "BookingIntent",
+    "BookingRecord",
+    "HeldValue",
     "LinkRequest",
     "LinkageLetter",
     "Notification",

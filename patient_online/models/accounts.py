@@ -26,9 +26,13 @@ class User(UserMixin, Base):  # type: ignore[misc]
     email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     totp_secret: Mapped[str] = mapped_column(String(300), default="")  # encrypted
     totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The time step of the last authenticator code accepted: a code is good once, never at or before it.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     second_factor: Mapped[str] = mapped_column(String(10), default="totp")  # "totp" or "email"
     is_system_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when someone else chose the password (a temporary one for new staff): changed before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     nhs_login_sub: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     identity_proofing_level: Mapped[str] = mapped_column(String(5), default="")

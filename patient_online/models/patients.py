@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, UniqueConstraint, event
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, UniqueConstraint, event, true
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from .accounts import User
@@ -80,6 +80,8 @@ class LinkRequest(Base):
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     postcode: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    # Whether the details matched the clinical system when asked: reception sees it, the patient is not told.
+    matched: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[created]
     decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)

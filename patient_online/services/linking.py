@@ -13,7 +13,14 @@ from patient_online.domain.access import VerificationMethod
 from patient_online.domain.errors import InputError, NotAllowed, NotFound
 from patient_online.domain.nhs_number import is_valid, normalise
 from patient_online.domain.patients import Demographics
-from patient_online.domain.verification import LinkRequestStatus, LinkRequestView, PatientSummary
+from patient_online.domain.verification import (
+    IdentityCheck,
+    LinkRequestStatus,
+    LinkRequestView,
+    PatientSummary,
+    details_match,
+    remote_vouching_only,
+)
 from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, User, Verification
 
 from .unit_of_work import AbstractUnitOfWork
@@ -21,10 +28,6 @@ from .unit_of_work import AbstractUnitOfWork
 LETTER_LIFETIME = dt.timedelta(days=30)
 KEY_LENGTH = 12
 ALREADY_LINKED = "Your account is already linked to your GP record"
-NOT_MATCHED = (
-    "We could not match these details with a patient registered at this practice. Check them against a letter "
-    "from your GP practice, or contact the practice"
-)
 WRONG_LETTER = (
     "The details do not match a current linkage letter. Check the ODS code, Account ID and Linkage Key, "
     "or ask your GP practice for a new letter"
@@ -70,6 +73,7 @@ def request_view(request: LinkRequest) -> LinkRequestView:
         email=request.user.email,
         created_at=request.created_at,
         rejection_reason=request.rejection_reason,
+        matched=request.matched,
     )
 
 
@@ -154,17 +158,29 @@ def latest_request(uow: AbstractUnitOfWork, user: User) -> LinkRequestView | Non
 
 # Linkage letters --------------------------------------------------------------------------------------
 def issue_letter(
-    uow: AbstractUnitOfWork,
-    staff: User,
-    practice: Practice,
-    patient_id: int,
-    method: VerificationMethod = VerificationMethod.DOCUMENTS,
+    uow: AbstractUnitOfWork, staff: User, practice: Practice, patient_id: int, check: IdentityCheck
 ) -> str:
-    """A fresh Linkage Key for the patient; any earlier key stops working. Returns the key to print."""
+    """A fresh Linkage Key for the patient; any earlier key stops working. Returns the key to print.
+
+    A letter links an account without anyone looking again, so it is issued only after an identity check,
+    and that check is recorded as reception described it (method, documents seen, remote or not, notes):
+    the verification record never claims more than was done (rule 3)."""
     require_staff(staff, practice)
     uow.writing()
     patient = practice_patient(uow, practice, patient_id)
     now = uow.now()
+    uow.session.add(
+        Verification(
+            patient_id=patient.id,
+            user_id=None,  # no account yet: the letter's user is known only when it is used
+            method=check.method.value,
+            documents=check.documents,
+            remote=check.remote,
+            staff_id=staff.id,
+            verified_at=now,
+            notes=check.notes,
+        )
+    )
     uow.session.execute(
         update(LinkageLetter)
         .where(
@@ -180,7 +196,7 @@ def issue_letter(
             issued_by_id=staff.id,
             issued_at=now,
             expires_at=now + LETTER_LIFETIME,
-            verification_method=method.value,
+            verification_method=check.method.value,
         )
     )
     uow.audit(
@@ -189,6 +205,9 @@ def issue_letter(
         actor_role="receptionist",
         patient_id=patient.id,
         practice_id=patient.practice_id,
+        method=check.method.value,
+        remote=check.remote,
+        documents=[d["type"] for d in check.documents],
     )
     uow.commit()
     return "-".join(key[i : i + 4] for i in range(0, len(key), 4))
@@ -237,17 +256,14 @@ def link_with_letter(uow: AbstractUnitOfWork, user: User, ods: str, account_id: 
         raise InputError("This record is already linked to another account. Contact your GP practice", "key")
     letter.used_at = now
     letter.used_by_id = user.id
+    # The identity check was recorded when the letter was issued; using the letter adds no new check.
     uow.session.add(
-        AccountLink(user_id=user.id, patient_id=patient.id, method=VerificationMethod.LINKAGE_LETTER, linked_at=now)
-    )
-    uow.session.add(
-        Verification(
-            patient_id=patient.id,
+        AccountLink(
             user_id=user.id,
-            method=letter.verification_method,
-            staff_id=letter.issued_by_id,
-            verified_at=now,
-            notes="Linkage letter issued after identity check; used by the patient.",
+            patient_id=patient.id,
+            method=VerificationMethod.LINKAGE_LETTER,
+            remote_vouching_only=_letter_check_was_remote(uow, letter),
+            linked_at=now,
         )
     )
     if not user.given_name:
@@ -263,6 +279,21 @@ def link_with_letter(uow: AbstractUnitOfWork, user: User, ods: str, account_id: 
     linked = summary(patient)
     uow.commit()
     return linked
+
+
+def _letter_check_was_remote(uow: AbstractUnitOfWork, letter: LinkageLetter) -> bool:
+    """Whether the check the letter was issued on was vouching by phone or video (which caps the record)."""
+    check = uow.session.scalar(
+        select(Verification)
+        .where(
+            Verification.patient_id == letter.patient_id,
+            Verification.staff_id == letter.issued_by_id,
+            Verification.verified_at == letter.issued_at,
+        )
+        .order_by(Verification.id.desc())
+        .limit(1)
+    )
+    return check is not None and remote_vouching_only(VerificationMethod(check.method), check.remote)
 
 
 # Requests for reception ---------------------------------------------------------------------------
@@ -287,10 +318,12 @@ def request_link(
     family_name: str,
     postcode: str,
 ) -> None:
-    """Match the details against the practice's system; a match waits for reception, no match says so.
+    """Send the request to the practice, recording whether the details matched its clinical system.
 
-    The patient sees the same outcome whether the person does not exist or the details do not match theirs
-    (no enumeration): only a match creates a pending request, and a non-match is recorded for the audit trail.
+    The patient is told the same thing, after the same work, whether the details match a patient, match
+    nobody, or match someone else's NHS number: every request waits for reception, who see the outcome
+    beside it. Answering "no match" at once would let anyone test an NHS number against a name, a date of
+    birth and a postcode (enumeration). One request waits at a time, so guesses cannot be made in bulk.
     """
     number = normalise(nhs_number)
     if not is_valid(number):
@@ -306,31 +339,22 @@ def request_link(
     system = uow.clinical(practice)
     uow.release()
     person = system.find_patient(number)
-    matched = person is not None and _matches(person, date_of_birth, family_name, postcode)
+    matched = person is not None and details_match(person, date_of_birth, family_name, postcode)
 
     uow.writing()
-    if person is None or not matched:
-        uow.audit(
-            "link.request_unmatched",
-            actor_id=user.id,
-            actor_role="patient",
-            subject_user_id=user.id,
-            practice_id=practice_id,
-        )
-        uow.commit()
-        raise InputError(NOT_MATCHED, "nhs_number")
     if _has_pending_request(uow, user):
         raise InputError("You already have a request waiting for your GP practice", "nhs_number")
     request = LinkRequest(
         user_id=user.id,
         practice_id=practice_id,
         nhs_number=number,
-        clinical_id=person.ref.clinical_id,
+        clinical_id=person.ref.clinical_id if person is not None and matched else "",
         given_name=given_name.strip(),
         family_name=family_name.strip(),
         date_of_birth=date_of_birth,
         postcode=postcode.strip().upper(),
         status=LinkRequestStatus.PENDING,
+        matched=matched,
         created_at=uow.now(),
     )
     uow.session.add(request)
@@ -342,17 +366,6 @@ def request_link(
         subject_user_id=user.id,
         practice_id=practice_id,
         request_id_=request.id,
+        matched=matched,
     )
     uow.commit()
-
-
-def _squash(text: str) -> str:
-    return "".join(text.split()).upper()
-
-
-def _matches(person: Demographics, born: dt.date, family_name: str, postcode: str) -> bool:
-    return (
-        person.date_of_birth == born
-        and _squash(person.family_name) == _squash(family_name)
-        and _squash(person.postcode) == _squash(postcode)
-    )

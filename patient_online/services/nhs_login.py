@@ -1,4 +1,10 @@
-"""Sign in with NHS login: find or create the account, and link a P9 identity to the GP record."""
+"""Sign in with NHS login: find or create the account, and link a P9 identity to the GP record.
+
+An NHS login is bound to an existing account only by what NHS login has proved: its own subject stored on the
+account before, or a P9 identity whose NHS number and birth date are those of the account's linked record.
+Never by email address: NHS login below P9 has not checked who the person is, and an email address says
+nothing about whose GP record an account holds.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,21 @@ from patient_online.domain.accounts import AccountKind, SecondFactor
 from patient_online.domain.errors import DomainError
 from patient_online.domain.identity import (
     P9,
+    AccountMatch,
     AuthorizationRequest,
     Identity,
     IdentityProvider,
+    IdentityProviderUnavailable,
     IdentityRefused,
     LinkOutcome,
+    NHSLoginBelongsElsewhere,
+    may_bind_by_record,
 )
 from patient_online.domain.nhs_number import is_valid
 from patient_online.domain.patients import Demographics
-from patient_online.models import AccountLink, Practice, User, Verification
+from patient_online.models import AccountLink, Patient, Practice, User, Verification
 
-from .accounts import find_by_email
+from .accounts import find_by_email, normalise_email
 from .linking import ensure_patient, practice_by_ods
 from .unit_of_work import AbstractUnitOfWork
 
@@ -33,6 +43,12 @@ class NHSLoginResult:
     user: User
     outcome: LinkOutcome
     proofing_level: str
+    match: AccountMatch = AccountMatch.BY_SUB
+
+    @property
+    def separate_account(self) -> bool:
+        """A new account was made although another account has this NHS login's email: say so plainly."""
+        return self.match is AccountMatch.NEW_EMAIL_IN_USE
 
 
 def begin_sign_in(provider: IdentityProvider) -> AuthorizationRequest:
@@ -46,7 +62,7 @@ def finish_sign_in(uow: AbstractUnitOfWork, provider: IdentityProvider, code: st
     uow.release()  # no transaction open while NHS login answers
     try:
         identity = provider.redeem(code, nonce)
-    except IdentityRefused as exc:
+    except (IdentityRefused, IdentityProviderUnavailable) as exc:
         refuse_sign_in(uow, exc.reason)
         raise
     return sign_in_with_nhs_login(uow, identity)
@@ -59,9 +75,10 @@ def refuse_sign_in(uow: AbstractUnitOfWork, reason: str) -> None:
 
 
 def sign_in_with_nhs_login(uow: AbstractUnitOfWork, identity: Identity) -> NHSLoginResult:
-    """The account for this NHS login identity (created at first use), linked when the identity is P9."""
+    """The account for this NHS login identity (found by its subject, by its P9-proved GP record, or made new),
+    linked to the person's GP record when the identity is P9. Never found by email address."""
     uow.writing()
-    user = _account_for(uow, identity)
+    user, match = _account_for(uow, identity)
     uow.audit(
         "sign_in",
         actor_id=user.id,
@@ -69,37 +86,105 @@ def sign_in_with_nhs_login(uow: AbstractUnitOfWork, identity: Identity) -> NHSLo
         subject_user_id=user.id,
         via="nhs_login",
         level=identity.proofing_level,
+        account=match.value,
     )
     outcome, practice = _before_matching(uow, user, identity)
     uow.commit()
     if outcome is None and practice is not None:
         outcome = _match_and_link(uow, user, practice, identity)
-    return NHSLoginResult(user, outcome or LinkOutcome.NOT_MATCHED, identity.proofing_level)
+    return NHSLoginResult(user, outcome or LinkOutcome.NOT_MATCHED, identity.proofing_level, match)
 
 
-def _account_for(uow: AbstractUnitOfWork, identity: Identity) -> User:
-    session = uow.session
-    user = session.scalar(select(User).where(User.nhs_login_sub == identity.sub))
-    if user is None and identity.email and identity.email_verified:
-        existing = find_by_email(uow, identity.email)
-        if existing is not None and existing.kind == AccountKind.PATIENT and existing.nhs_login_sub is None:
-            user = existing
+def _account_for(uow: AbstractUnitOfWork, identity: Identity) -> tuple[User, AccountMatch]:
+    """Bind only what NHS login has proved: its own subject, or a P9 person's own GP record; else a new account."""
+    user = uow.session.scalar(select(User).where(User.nhs_login_sub == identity.sub))
+    match = AccountMatch.BY_SUB
     if user is None:
-        email = identity.email or f"{identity.sub}@nhs-login.invalid"
-        if find_by_email(uow, email) is not None:
-            email = f"{identity.sub}@nhs-login.invalid"
-        user = User(kind=AccountKind.PATIENT.value, email=email.lower(), second_factor=SecondFactor.NHS_LOGIN.value)
-        session.add(user)
+        user = _record_owner(uow, identity)
+        match = AccountMatch.BY_RECORD
+    if user is None:
+        user, match = _new_account(uow, identity)
+    elif match is AccountMatch.BY_RECORD:
+        _bind(uow, user, identity)
     now = uow.now()
-    user.nhs_login_sub = identity.sub
     user.identity_proofing_level = identity.proofing_level
     user.given_name = user.given_name or identity.given_name
     user.family_name = user.family_name or identity.family_name
-    if identity.email_verified and user.email_confirmed_at is None:
+    if identity.email_verified and user.email_confirmed_at is None and _same_email(user.email, identity.email):
         user.email_confirmed_at = now
     user.last_sign_in_at = now
     uow.flush()
-    return user
+    return user, match
+
+
+def _record_owner(uow: AbstractUnitOfWork, identity: Identity) -> User | None:
+    """The one patient account linked to the GP record this P9 identity proves to be the person's own.
+
+    The record is looked up at the practice NHS login names; the NHS number and the birth date must both match
+    (``may_bind_by_record``). Two accounts on one record is a muddle for the practice to sort out, not a guess.
+    """
+    if identity.proofing_level != P9 or not is_valid(identity.nhs_number):
+        return None
+    practice = practice_by_ods(uow, identity.gp_ods_code)
+    if practice is None:
+        return None
+    rows = uow.session.execute(
+        select(User, Patient)
+        .join(AccountLink, AccountLink.user_id == User.id)
+        .join(Patient, Patient.id == AccountLink.patient_id)
+        .where(
+            Patient.practice_id == practice.id,
+            Patient.nhs_number == identity.nhs_number,
+            User.kind == AccountKind.PATIENT.value,
+        )
+    ).all()
+    owners = {
+        user.id: user for user, record in rows if may_bind_by_record(identity, record.nhs_number, record.date_of_birth)
+    }
+    return next(iter(owners.values())) if len(owners) == 1 else None
+
+
+def _bind(uow: AbstractUnitOfWork, user: User, identity: Identity) -> None:
+    """Keep this NHS login's subject on the record owner's account; refuse when another NHS login holds it."""
+    if user.nhs_login_sub is not None and user.nhs_login_sub != identity.sub:
+        uow.audit(
+            "sign_in.failed",
+            stage="nhs_login",
+            reason="record bound to another NHS login",
+            subject_user_id=user.id,
+        )
+        uow.commit()
+        raise NHSLoginBelongsElsewhere("record bound to another NHS login")
+    user.nhs_login_sub = identity.sub
+    uow.audit("nhs_login.bound", actor_id=user.id, actor_role="patient", subject_user_id=user.id, level=P9)
+
+
+def _new_account(uow: AbstractUnitOfWork, identity: Identity) -> tuple[User, AccountMatch]:
+    """A new account of this NHS login alone, with the email NHS login confirmed when no account has it yet.
+
+    When another account already has that email, the new one gets an address of its own that can never be
+    delivered (``<sub>@nhs-login.invalid``): the email column stays unique, the other account is untouched,
+    and no code or link for it is ever sent here.
+    """
+    wanted = normalise_email(identity.email) if identity.email_verified else ""
+    email, match = wanted, AccountMatch.NEW
+    if wanted and find_by_email(uow, wanted) is not None:
+        match = AccountMatch.NEW_EMAIL_IN_USE
+    if not wanted or match is AccountMatch.NEW_EMAIL_IN_USE:
+        email = f"{identity.sub}@nhs-login.invalid"
+    user = User(
+        kind=AccountKind.PATIENT.value,
+        email=email,
+        second_factor=SecondFactor.NHS_LOGIN.value,
+        nhs_login_sub=identity.sub,
+    )
+    uow.session.add(user)
+    uow.flush()
+    return user, match
+
+
+def _same_email(ours: str, theirs: str) -> bool:
+    return bool(theirs) and normalise_email(ours) == normalise_email(theirs)
 
 
 def _has_link(uow: AbstractUnitOfWork, user_id: int) -> bool:

@@ -177,7 +177,15 @@ def order_repeats(
     pharmacy = _pharmacy(uow, acting.patient.nominated_pharmacy_ods)
     if pharmacy is None:
         raise InputError("Choose a pharmacy for your prescriptions before you order", "pharmacy")
-    names = _check_orderable(uow, acting, rules, wanted, offered or {})
+    try:
+        names = _check_orderable(uow, acting, rules, wanted, offered or {})
+    except InputError:
+        # The twin of a double click may have ordered these items a moment ago: its order, not a refusal,
+        # is the answer to this form.
+        twin = _replay(uow, acting, key)
+        if twin is None:
+            raise
+        return twin
 
     uow.writing()
     order = PrescriptionOrder(

@@ -17,6 +17,12 @@ from .accounts import EMAIL_FORMAT, find_by_email, normalise_email
 from .unit_of_work import AbstractUnitOfWork
 
 ROLES = tuple(r.value for r in PRACTICE_ROLES)
+# What a manager is told for any address already in use, whoever uses it: a manager must not learn from this form
+# that someone is a patient on the gateway (or has a staff account at another practice).
+EMAIL_NOT_USABLE = (
+    "You cannot use this email address for a new staff account. Use their work email address, or ask your "
+    "system administrator to give an existing staff account a role at your practice"
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,8 @@ def create_staff(
     name: str = "",
     actor_id: int | None = None,
 ) -> StaffCreated:
-    """A new staff account with one role; it enrols an authenticator app at first sign-in."""
+    """A new staff account with one role. The password is a temporary one someone else chose: it must be
+    changed at first sign-in, after the authenticator app is set up and before any staff page."""
     email = normalise_email(email)
     if "@" not in email:
         raise InputError(EMAIL_FORMAT, "email")
@@ -73,6 +80,7 @@ def create_staff(
         password_hash=hash_password(password),
         given_name=given,
         family_name=family,
+        must_change_password=True,
     )
     user.is_system_admin = practice is None
     uow.session.add(user)
@@ -88,13 +96,27 @@ def create_staff(
 def add_staff(
     uow: AbstractUnitOfWork, practice: Practice, *, email: str, role: str, password: str, name: str, actor_id: int
 ) -> None:
-    """A manager adds a role at their practice: to an existing staff account, or to a new one (which needs a
-    temporary password)."""
-    if find_by_email(uow, email) is not None:
+    """A manager adds a role at their practice: to someone already on its staff, or to a new account (which
+    needs a temporary password).
+
+    Every other address gets the same checks in the same order, and one message if it is in use, so the answer
+    never says whether the address belongs to a patient, to staff elsewhere, or to nobody."""
+    existing = find_by_email(uow, email)
+    if existing is not None and existing.is_staff and any(m.practice_id == practice.id for m in existing.memberships):
         add_role(uow, practice, email, role, actor_id)
         return
     if not password:
         raise InputError("Enter a temporary password for the new account", "password")
+    email = normalise_email(email)
+    if "@" not in email:
+        raise InputError(EMAIL_FORMAT, "email")
+    problem = password_problem(password, [email.split("@")[0]])
+    if problem:
+        raise InputError(problem, "password")
+    _check_role(role)
+    if existing is not None:
+        hash_password(password)  # the work of creating an account, so the time taken says nothing either
+        raise InputError(EMAIL_NOT_USABLE, "email")
     create_staff(
         uow, email=email, password=password, role=role, practice_ods=practice.ods_code, name=name, actor_id=actor_id
     )

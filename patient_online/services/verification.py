@@ -16,9 +16,8 @@ from patient_online.domain.verification import (
     LinkRequestStatus,
     LinkRequestView,
     PatientSummary,
-    documents_seen,
-    remote_vouching_only,
-    staff_method,
+    details_match,
+    identity_check,
 )
 from patient_online.models import (
     AccountLink,
@@ -115,11 +114,19 @@ def approve_request(
     request = _practice_request(uow, practice, request_id)
     if request.status != LinkRequestStatus.PENDING:
         raise InputError("This request has already been decided", "method")
-    chosen = staff_method(method)
-    docs = documents_seen(chosen, documents)
+    check = identity_check(method, documents, remote, notes)
+    chosen, docs = check.method, check.documents
     if pending.record is None:
         raise InputError(
             pending.record_error or "This NHS number is no longer registered at your practice. Reject the request.",
+            "method",
+        )
+    # Every request reaches reception, matched or not (the patient is not told which): one whose details do
+    # not match the record is never linked to it, however convincing the documents at the desk.
+    if not details_match(pending.record, request.date_of_birth, request.family_name, request.postcode):
+        raise InputError(
+            "The details in this request do not match your clinical system. Reject the request, or correct the "
+            "record first if it is out of date",
             "method",
         )
     patient = ensure_patient(uow, practice, pending.record)
@@ -132,7 +139,7 @@ def approve_request(
             user_id=request.user_id,
             patient_id=patient.id,
             method=chosen.value,
-            remote_vouching_only=remote_vouching_only(chosen, remote),
+            remote_vouching_only=check.remote_vouching_only,
             linked_at=now,
         )
     )
@@ -145,7 +152,7 @@ def approve_request(
             remote=remote,
             staff_id=staff.id,
             verified_at=now,
-            notes=notes.strip()[:2000],
+            notes=check.notes,
         )
     )
     request.status, request.decided_at, request.decided_by_id = LinkRequestStatus.APPROVED.value, now, staff.id

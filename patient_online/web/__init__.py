@@ -7,16 +7,21 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, NotAllowed
 from patient_online.domain.errors import NotFound as DomainNotFound
-from patient_online.extensions import db, limiter
+from patient_online.extensions import database_unreachable, db, limiter, login_manager
+from patient_online.logging_setup import exception_type
 
 log = logging.getLogger("patient_online.web")
+
+# An error page: the body and status, and headers when it has any (Retry-After).
+ErrorPage = tuple[str, int] | tuple[str, int, dict[str, str]]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -30,12 +35,13 @@ def init_app(app: Flask) -> None:
 
     from . import public
     from .admin import bp as admin_bp
-    from .input import IdConverter
+    from .input import IdConverter, guard_request
     from .manager import bp as manager_bp
     from .patient import bp as patient_bp
     from .reception import bp as reception_bp
 
     app.url_map.converters["id"] = IdConverter
+    app.before_request(guard_request)  # NUL, controls and over-long values in the address or a form body: 400
     app.register_blueprint(public.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(nhs_login_bp)
@@ -76,16 +82,23 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _page(status: int, template: str, **context: Any) -> tuple[str, int]:
-    db.session.rollback()
-    return render_template(template, status=status, **context), status
+def _page(status: int, template: str, **context: Any) -> ErrorPage:
+    """An error page in the full layout (the signed-in person, their practice). Should reading those fail
+    because the database has gone, the page that needs nothing takes its place."""
+    try:
+        db.session.rollback()
+        return render_template(template, status=status, **context), status
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        return _server_error(exc)
 
 
-def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+def _csrf_error(exc: CSRFError) -> ErrorPage:
     return _page(400, "errors/csrf.html")
 
 
-def _rate_limited(exc: RateLimitExceeded) -> tuple[str, int]:
+def _rate_limited(exc: RateLimitExceeded) -> ErrorPage:
     seconds = 60
     current = limiter.current_limit
     if current is not None:
@@ -93,48 +106,101 @@ def _rate_limited(exc: RateLimitExceeded) -> tuple[str, int]:
     return _page(429, "errors/429.html", retry_minutes=math.ceil(seconds / 60))
 
 
-def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:
+def _http_error(exc: HTTPException) -> ErrorPage | HTTPException:
     code = exc.code or 500
     if code == 403:
         return _refused(str(exc.description or ""))
-    if code in (400, 404, 405, 429, 500):
+    if code == 500:  # abort(500), or an error handler that failed in turn (Flask has logged that one)
+        original = getattr(exc, "original_exception", None)
+        return _service_problem(503 if original is not None and database_unreachable(original) else 500)
+    if code in (400, 404, 405, 429):
         return _page(code, f"errors/{code if code != 405 else 404}.html", description=exc.description)
     return exc
 
 
-def _not_allowed(exc: NotAllowed) -> tuple[str, int]:
+def _not_allowed(exc: NotAllowed) -> ErrorPage:
     return _refused(exc.message)
 
 
-def _refused(description: str) -> tuple[str, int]:
-    """Every refusal is audited: who tried which page (never the query string)."""
+def _refused(description: str) -> ErrorPage:
+    """Every refusal is audited: who tried which page (never the query string). With the database out of
+    reach the refusal cannot be audited, nor the page shown: the "problem with the service" page is."""
     from flask_login import current_user
 
     from patient_online.wiring import uow
 
-    work = uow()
-    work.rollback()
-    work.audit(
-        "access.refused",
-        actor_id=current_user.get_id() and int(current_user.get_id()),
-        path=request.url_rule.rule if request.url_rule else "",
-    )
-    work.commit()
-    return render_template("errors/403.html", status=403, description=description), 403
+    try:
+        work = uow()
+        work.rollback()
+        work.audit(
+            "access.refused",
+            actor_id=current_user.get_id() and int(current_user.get_id()),
+            path=request.url_rule.rule if request.url_rule else "",
+        )
+        work.commit()
+        return render_template("errors/403.html", status=403, description=description), 403
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        return _server_error(exc)
 
 
-def _not_found(exc: DomainNotFound) -> tuple[str, int]:
+def _not_found(exc: DomainNotFound) -> ErrorPage:
     return _page(404, "errors/404.html", description=exc.message)
 
 
-def _clinical_unavailable(exc: ClinicalSystemUnavailable) -> tuple[str, int]:
+def _clinical_unavailable(exc: ClinicalSystemUnavailable) -> ErrorPage:
     return _page(503, "errors/clinical_unavailable.html", description=exc.message)
 
 
-def _domain_error(exc: DomainError) -> tuple[str, int]:
+def _domain_error(exc: DomainError) -> ErrorPage:
     return _page(400, "errors/400.html", description=exc.message)
 
 
-def _server_error(exc: Exception) -> tuple[str, int]:
-    log.exception("unhandled error", extra={"fields": {"error_type": type(exc).__name__}})
-    return _page(500, "errors/500.html")
+# How long a patient is asked to wait when the database is out of reach (a restart or a fail-over takes seconds).
+RETRY_AFTER_SECONDS = 30
+
+
+def _server_error(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    """Anything unhandled: 503 with Retry-After when the database is out of reach (it will be back), else 500.
+    The log line has the traceback and the request id; the page gives the patient the same id to quote."""
+    outage = database_unreachable(exc)
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={
+            "fields": {
+                "error_type": exception_type(exc),
+                "database_unreachable": outage,
+                "method": request.method,
+                "path": request.url_rule.rule if request.url_rule else "unmatched",
+            }
+        },
+    )
+    return _service_problem(503 if outage else 500)
+
+
+def _service_problem(status: int) -> tuple[str, int, dict[str, str]]:
+    """The "problem with the service" page, made from the template alone: no context processor runs (they
+    read the signed-in person, the practice, the people they act for), the broken session is dropped, so
+    nothing here needs the database and the worker's next request starts afresh."""
+    db.discard()
+    reference = g.get("request_id") or ""
+    context = {
+        "status": status,
+        "reference": reference,
+        "service_name": "Patient Online",
+        "current_user": login_manager.anonymous_user(),
+        "current_practice": None,
+        "acting": None,
+        "get_flashed_messages": lambda **_: [],  # left in the session for the next page
+        "fixed_part": _fixed_part_without_database,
+    }
+    body = current_app.jinja_env.get_template("errors/500.html").render(context)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    return body, status, headers
+
+
+def _fixed_part_without_database(name: str) -> Markup:
+    """``fixed_part`` without Flask's render_template, whose context processors would load the user."""
+    return Markup(current_app.jinja_env.get_template(f"partials/fixed/{name}.html").render())  # noqa: S704

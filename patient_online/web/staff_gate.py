@@ -16,6 +16,8 @@ def staff_gate(role: str) -> Response | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if current_user.kind != "staff":
         abort(403)
+    if current_user.must_change_password:  # a temporary password is changed before anything else
+        return redirect(url_for("auth.new_password"))
     practice_ids = sorted(m.practice_id for m in current_user.memberships if m.role == role)
     if not practice_ids:
         abort(403)

@@ -698,3 +698,62 @@ def test_a_search_from_before_the_patients_own_booking_never_offers_them_that_ti
     system.book(current.ref, slot.id, "Booked through another node", "k-other")
     page = service.find_slots(uow, current, service.SlotFilter())
     assert slot.id not in {s.id for d in page.days for s in d.slots}
+
+
+# Exactly once, whatever the timing (issue 19) ----------------------------------------------------------------
+def test_a_booking_the_gateway_failed_to_record_is_recorded_once_when_the_list_is_next_seen(
+    client: Any, sign_in: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo system booked the slot, then the commit of the booking's record failed (the database went away):
+    the patient is told to check their appointments, and that page records the booking with one email."""
+    from sqlalchemy.exc import OperationalError
+
+    from patient_online.services.unit_of_work import SqlAlchemyUnitOfWork
+
+    real_commit = SqlAlchemyUnitOfWork.commit
+    failed: list[bool] = []
+
+    def commit(self: SqlAlchemyUnitOfWork) -> None:
+        booked = [o for o in self.session.new if isinstance(o, AuditEvent) and o.action == "appointment.booked"]
+        if booked and not failed:
+            failed.append(True)
+            raise OperationalError("COMMIT", {}, Exception("terminating connection due to administrator command"))
+        real_commit(self)
+
+    monkeypatch.setattr(SqlAlchemyUnitOfWork, "commit", commit)
+    sign_in(PATIENT)
+    page, at = first_slot_link(client)
+    slot_id = unquote(page.split("/")[3].split("?")[0])
+    response = client.submit(page, {"reason": "Sore throat", "idempotency_key": "lost-record", "at": at}, page=page)
+    html = response.get_data(as_text=True)
+    assert failed and response.status_code == 503, html
+    assert "may have been booked" in html and "Check your appointments" in html
+    with app.app_context():
+        patient_id = acting_as(db.session, PATIENT).patient.id
+        assert db.session.scalar(select(func.count()).where(DemoAppointment.slot_id == slot_id)) == 1
+        assert events(db.session, "appointment.booked", patient_id) == []
+        assert [n for n in notifications(db.session, PATIENT) if n.template == "appointment_booked"] == []
+
+    for _ in range(2):
+        listing = client.get("/appointments").get_data(as_text=True)
+        assert "Upcoming appointments" in listing and "Sore throat" in listing
+    with app.app_context():
+        [event] = events(db.session, "appointment.booked", patient_id)
+        assert event.detail["slot_id"] == slot_id and event.detail.get("reconciled") is True
+        [mail] = [n for n in notifications(db.session, PATIENT) if n.template == "appointment_booked"]
+        assert mail.subject == "Your GP appointment is booked"
+
+
+def test_a_second_tab_booking_the_same_slot_answers_with_the_confirmation_and_records_once(
+    client: Any, sign_in: Any, app: Any
+) -> None:
+    sign_in(PATIENT)
+    page, at = first_slot_link(client)
+    first = client.submit(page, {"reason": "Twice", "idempotency_key": "tab-one", "at": at}, page=page)
+    second = client.submit(page, {"reason": "Twice", "idempotency_key": "tab-two", "at": at}, page=page)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    with app.app_context():
+        patient_id = acting_as(db.session, PATIENT).patient.id
+        assert len(events(db.session, "appointment.booked", patient_id)) == 1
+        assert len([n for n in notifications(db.session, PATIENT) if n.template == "appointment_booked"]) == 1

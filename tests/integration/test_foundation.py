@@ -108,6 +108,9 @@ def test_production_refuses_unsafe_settings(overrides: dict[str, Any], fix: str)
         "SESSION_COOKIE_SECURE": True,
         "DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/x",
         "ADAPTER_SECRET_KEY": "k" * 44,
+        "NOTIFIER": "notify",
+        "NOTIFY_API_KEY": "test-key",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
     }
     create_app(safe)  # a safe configuration starts
     with pytest.raises(UnsafeSettings, match=fix):
@@ -124,6 +127,9 @@ def test_production_sends_hsts_and_secure_cookies(seeded_engine: Any) -> None:
             "DATABASE_ENGINE": seeded_engine,
             "DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/x",
             "ADAPTER_SECRET_KEY": "k" * 44,
+            "NOTIFIER": "notify",
+            "NOTIFY_API_KEY": "test-key",
+            "REDIS_URL": "redis://127.0.0.1:6379/15",
         }
     )
     response = app.test_client().get("/login")
@@ -155,10 +161,10 @@ def test_client_address_comes_from_the_trusted_proxy_only(seeded_engine: Any, co
 
     settings = {"SECRET_KEY": "test-only-not-secret", "DATABASE_ENGINE": seeded_engine}
     behind = FormClient(create_app({**settings, "TRUSTED_PROXIES": 1}).test_client())
-    for _ in range(10):
+    for n in range(10):  # a different account each time: the per-address limit, not the per-account wait
         behind.submit(
             "/login",
-            {"email": "x@example.com", "password": "wrong-password"},
+            {"email": f"x{n}@example.com", "password": "wrong-password"},
             headers={"X-Forwarded-For": "203.0.113.7"},
         )
     blocked = behind.submit(

@@ -403,3 +403,65 @@ def test_the_confirmation_page_belongs_to_its_patient(client: Any, sign_in: Any,
         order_id = order.id
     sign_in("patient2.y02001@example.com")
     assert client.get(f"/prescriptions/orders/{order_id}").status_code == 404
+
+
+# Exactly once, whatever the timing (issue 19) ----------------------------------------------------------------
+@pytest.fixture
+def fake_link(app: Any) -> Any:
+    """A fake clinical system for Riverside with two repeats for the demo patient, whose link a test can cut."""
+    from patient_online.extensions import db
+    from patient_online.models import Patient
+
+    with app.app_context():
+        nhs = db.session.scalar(select(Patient.nhs_number).where(Patient.clinical_id == "Y02001-P001"))
+    system = FakeClinicalSystem()
+    system.templates[nhs] = [
+        RepeatItem("F1", "Amlodipine 5mg tablets", "One a day", "28 tablets", PrescriptionType.REPEAT),
+        RepeatItem("F2", "Ramipril 5mg capsules", "One a day", "28 capsules", PrescriptionType.REPEAT),
+    ]
+    wiring.override_clinical(app, "Y02001", system)
+    yield system
+    wiring.override_clinical(app, "Y02001", None)
+
+
+def test_reordering_an_item_queued_while_the_link_is_down_says_already_requested(
+    client: Any, sign_in: Any, app: Any, fake_link: FakeClinicalSystem
+) -> None:
+    sign_in(PATIENT)
+    token, first_key = order_page(client)
+    _, second_key = order_page(client)  # a second tab, opened while the link worked
+    fake_link.down = True
+    first = client.post(
+        "/prescriptions/order", data={"csrf_token": token, "idempotency_key": first_key, "items": ["F1"]}
+    )
+    assert first.status_code == 302
+    again = {"csrf_token": token, "idempotency_key": second_key, "items": ["F1"]}
+    response = client.post("/prescriptions/order", data=again)
+    page = text(response)
+    assert response.status_code == 400, page
+    assert "Amlodipine 5mg tablets: you have already requested this" in page
+    assert "Nothing has been changed" not in page and "See your requests" in page
+    with app.app_context():
+        from patient_online.extensions import db
+
+        assert db.session.scalar(select(func.count(PrescriptionOrder.id))) == 1
+
+
+def test_a_double_submitted_queued_order_shows_its_confirmation_twice(
+    client: Any, sign_in: Any, app: Any, fake_link: FakeClinicalSystem
+) -> None:
+    sign_in(PATIENT)
+    token, key = order_page(client)
+    fake_link.down = True
+    form = {"csrf_token": token, "idempotency_key": key, "items": ["F1", "F2"]}
+    first = client.post("/prescriptions/order", data=form)
+    second = client.post("/prescriptions/order", data=form)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    done = text(client.get(second.headers["Location"]))
+    assert "Request received" in done and "You do not need to order again" in done
+    with app.app_context():
+        from patient_online.extensions import db
+
+        assert db.session.scalar(select(func.count(PrescriptionOrder.id))) == 1
+        assert len(emails(db.session)) == 1

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -136,3 +139,148 @@ def submit(client: httpx.Client, url: str, data: dict[str, str], page: str | Non
     found = CSRF_RE.search(client.get(page or url).text)
     assert found, f"no CSRF token on {page or url}"
     return client.post(url, data={**data, "csrf_token": found.group(1)})
+
+
+# A PostgreSQL server of the test's own, to stop and start at will -------------------------------------------
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster in a temporary folder on a free port, for tests that restart the
+    database under load (never the shared server other tests use). As root, it runs as the ``postgres`` user,
+    which PostgreSQL requires; its folder belongs to that user."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        command = [str(POSTGRES_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        if done.returncode != 0:
+            raise AssertionError(f"{args[0]} {args[1]} failed:\n{done.stdout}\n{done.stderr}\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+
+    def start(self) -> None:
+        options = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
+            "-c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop at once: ``fast`` ends every session (as a restart or a fail-over does), ``immediate`` crashes."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A running private cluster; fails (never skips) when the PostgreSQL server programs are not installed."""
+    import pytest
+
+    if not (POSTGRES_BIN / "pg_ctl").exists() or not (POSTGRES_BIN / "initdb").exists():
+        pytest.fail(
+            f"PostgreSQL's server programs are needed in {POSTGRES_BIN} (apt-get install postgresql-15).",
+            pytrace=False,
+        )
+    root = Path(tempfile.mkdtemp(prefix="po-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PrivatePostgres(root, free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        with suppress(AssertionError, subprocess.TimeoutExpired):
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def serving_pids(port: int) -> set[int]:
+    """The gunicorn processes (the master and its workers) bound to the port, from their command lines: a set
+    that changes when a worker died and was replaced."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gunicorn" in command and f"127.0.0.1:{port}".encode() in command:
+            found.add(int(entry.name))
+    return found
+
+
+def add_linked_patients(database_url: str, count: int, prefix: str, practice_ods: str = "Y02001") -> dict[str, str]:
+    """Linked patient accounts for adult demo patients beyond the demo's own, made directly in the database as
+    reception would (email -> the patient's id in the clinical system); the practice's limit on future
+    appointments is lifted, as the demo data gives these patients appointments already."""
+    from flask import Flask
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from patient_online.adapters.demo.models import DemoPatient
+    from patient_online.adapters.demo.seed import _gateway_patient, _link, _user
+    from patient_online.models import Practice, User
+
+    crypto_app = Flask(__name__)  # encrypt() reads the key from the app's settings, as the nodes do
+    crypto_app.config.update(SECRET_KEY=gateway_env("")["PATIENT_ONLINE_SECRET_KEY"], ADAPTER_SECRET_KEY="")
+    engine = create_engine(database_url)
+    made: dict[str, str] = {}
+    try:
+        with crypto_app.app_context(), Session(engine) as session:
+            practice = session.scalars(select(Practice).where(Practice.ods_code == practice_ods)).one()
+            practice.max_future_appointments = 1000
+            reception = session.scalars(
+                select(User).where(User.email == f"reception.{practice_ods.lower()}@example.com")
+            ).one()
+            rows = session.scalars(
+                select(DemoPatient).where(DemoPatient.practice_ods == practice_ods).order_by(DemoPatient.id).offset(20)
+            ).all()
+            adults = [p for p in rows if p.date_of_birth.year <= 2000][:count]
+            assert len(adults) == count, "the demo seed has fewer adult patients than this test needs"
+            for n, row in enumerate(adults):
+                email = f"{prefix}{n:02d}.{practice_ods.lower()}@example.com"
+                user = _user(session, email, "patient", row.given_name, row.family_name)
+                _link(session, user, _gateway_patient(session, practice, row), reception)
+                made[email] = row.id
+            session.commit()
+    finally:
+        engine.dispose()
+    return made
+
+
+@contextmanager
+def gunicorn_nodes(env: dict[str, str], count: int = 2, **options: Any) -> Iterator[list[str]]:
+    """Several gunicorn nodes on their own ports, started at the same time (each takes seconds to be ready);
+    yields their base URLs; stops them all afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import ExitStack
+
+    managers = [gunicorn(env, port=free_port(), **options) for _ in range(count)]
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=count) as pool:
+        starting = [pool.submit(manager.__enter__) for manager in managers]
+        bases: list[str] = []
+        problems: list[BaseException] = []
+        for manager, future in zip(managers, starting, strict=True):
+            try:
+                bases.append(future.result())
+                stack.push(manager.__exit__)
+            except Exception as exc:
+                problems.append(exc)
+        if problems:
+            raise problems[0]
+        assert len(set(bases)) == count
+        yield bases

@@ -17,7 +17,7 @@ from typing import Any
 import pyotp
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from patient_online.crypto import encrypt
 from patient_online.domain.accounts import CodePurpose, SignInStep, StaffRole
@@ -208,7 +208,7 @@ def test_a_reset_for_an_unknown_email_sends_nothing(uow: FakeUnitOfWork) -> None
 def test_a_reset_for_an_unknown_email_says_the_code_is_wrong(uow: FakeUnitOfWork) -> None:
     with pytest.raises(InputError) as refused:
         accounts.reset_password(uow, "nobody@example.org", "123456", STRONG)
-    assert (refused.value.field, refused.value.message) == ("code", accounts.CODE_WRONG)
+    assert (refused.value.field, refused.value.message) == ("code", accounts.RESET_CODE_WRONG)
 
 
 def test_a_reset_refuses_a_weak_password_before_using_the_code(uow: FakeUnitOfWork, keyed: None) -> None:
@@ -225,7 +225,7 @@ def test_a_reset_with_a_wrong_code_changes_nothing(uow: FakeUnitOfWork, keyed: N
     person = with_password(uow)
     before = person.password_hash
     accounts.request_password_reset(uow, person.email)
-    with pytest.raises(InputError, match=accounts.CODE_WRONG):
+    with pytest.raises(InputError, match=accounts.RESET_CODE_WRONG):
         accounts.reset_password(uow, person.email, wrong(last_code(uow)), OTHER_STRONG)
     assert person.password_hash == before and person.session_epoch == 0
 
@@ -239,7 +239,7 @@ def test_a_reset_changes_the_password_ends_sessions_and_uses_the_code(uow: FakeU
     accounts.reset_password(uow, person.email, code, OTHER_STRONG)
     assert person.password_hash != before and person.session_epoch == 1
     assert uow.audit_actions() == ["account.reset_requested", "account.password_reset"]
-    with pytest.raises(InputError, match=accounts.CODE_EXPIRED):
+    with pytest.raises(InputError, match=accounts.RESET_CODE_WRONG):
         accounts.reset_password(uow, person.email, code, STRONG)
 
 
@@ -334,9 +334,7 @@ def new_staff(uow: FakeUnitOfWork, **overrides: Any) -> staff.StaffCreated:
         ({"role": "system_admin", "password": "short"}, "password", "Password must be 10 characters or more"),
     ],
 )
-def test_staff_creation_refusals(
-    uow: FakeUnitOfWork, overrides: dict[str, Any], field: str, message: str
-) -> None:
+def test_staff_creation_refusals(uow: FakeUnitOfWork, overrides: dict[str, Any], field: str, message: str) -> None:
     surgery = practice(uow)
     fresh(uow)
     with pytest.raises(InputError) as refused:
@@ -396,11 +394,11 @@ def test_a_role_is_added_to_an_existing_staff_account_once(uow: FakeUnitOfWork) 
     surgery = practice(uow)
     manager = user(uow, kind="staff")
     colleague = user(uow, kind="staff")
+    uow.session.add(StaffMembership(user_id=colleague.id, practice_id=surgery.id, role="practice_manager"))
     fresh(uow)
-    staff.add_staff(
-        uow, surgery, email=colleague.email, role="receptionist", password="", name="", actor_id=manager.id
-    )
-    assert [m.role for m in staff.practice_staff(uow, surgery)] == ["receptionist"]
+    uow.session.expire(colleague, ["memberships"])
+    staff.add_staff(uow, surgery, email=colleague.email, role="receptionist", password="", name="", actor_id=manager.id)
+    assert [m.role for m in staff.practice_staff(uow, surgery)] == ["practice_manager", "receptionist"]
     uow.session.expire(colleague, ["memberships"])
     with pytest.raises(InputError) as refused:
         staff.add_role(uow, surgery, colleague.email, "receptionist", manager.id)
@@ -539,17 +537,17 @@ def test_a_record_already_linked_to_another_account_is_not_linked_again(uow: Fak
     surgery = practice(uow)
     who = identity(gp_ods_code=surgery.ods_code)
     on_record(uow, surgery, who)
-    theirs = patient(uow, surgery)
+    theirs = patient(uow, surgery, born=dt.date(1950, 1, 1))  # not this person's birth date: never bound to it
     theirs.nhs_number = who.nhs_number
     owner = linked_user(uow, theirs)
     result = nhs_login.sign_in_with_nhs_login(uow, who)
     assert result.outcome is LinkOutcome.NOT_MATCHED and links(uow) == [(owner.id, "letter")]
 
 
-def test_a_verified_email_takes_over_the_patient_account_with_that_address(uow: FakeUnitOfWork) -> None:
+def test_a_verified_email_never_takes_over_the_patient_account_with_that_address(uow: FakeUnitOfWork) -> None:
     existing = user(uow, email="ria.jones@example.org")
     result = nhs_login.sign_in_with_nhs_login(uow, identity("P5"))
-    assert result.user.id == existing.id and existing.nhs_login_sub == "nhs-login-sub-1"
+    assert result.user.id != existing.id and existing.nhs_login_sub is None
 
 
 def test_an_unverified_email_gets_an_account_of_its_own(uow: FakeUnitOfWork) -> None:
@@ -596,3 +594,192 @@ def test_an_answer_the_gateway_does_not_trust_is_audited_and_refused(uow: FakeUn
 def test_a_trusted_answer_signs_the_person_in(uow: FakeUnitOfWork) -> None:
     result = nhs_login.finish_sign_in(uow, Provider(identity("P5")), "code-1", "nonce-1")
     assert result.outcome is LinkOutcome.NEEDS_P9 and result.user.nhs_login_sub == "nhs-login-sub-1"
+
+
+# Credentials (issue 18) --------------------------------------------------------------------------------------
+def totp_user(uow: FakeUnitOfWork, **fields: Any) -> tuple[User, pyotp.TOTP]:
+    secret = pyotp.random_base32()
+    person = with_password(uow, kind="staff", totp_secret=encrypt(secret), totp_enrolled_at=uow.now(), **fields)
+    return person, pyotp.TOTP(secret)
+
+
+def step_code(totp: pyotp.TOTP, offset: int) -> str:
+    return totp.generate_otp(totp.timecode(dt.datetime.now(dt.UTC)) + offset)
+
+
+def test_an_authenticator_code_signs_in_once(uow: FakeUnitOfWork, keyed: None) -> None:
+    person, totp = totp_user(uow)
+    code = step_code(totp, 0)
+    accounts.check_second_factor(uow, person, code)
+    with pytest.raises(InputError, match=accounts.APP_CODE_WRONG):
+        accounts.check_second_factor(uow, person, code)
+    assert uow.audit_actions() == ["sign_in", "sign_in.failed"]
+    assert person.totp_last_step == totp.timecode(dt.datetime.now(dt.UTC))
+
+
+def test_a_code_from_before_the_last_one_used_is_refused(uow: FakeUnitOfWork, keyed: None) -> None:
+    person, totp = totp_user(uow)
+    accounts.check_second_factor(uow, person, step_code(totp, 1))  # a clock running ahead
+    with pytest.raises(InputError, match=accounts.APP_CODE_WRONG):
+        accounts.check_second_factor(uow, person, step_code(totp, 0))
+    with pytest.raises(InputError, match=accounts.APP_CODE_WRONG):
+        accounts.check_second_factor(uow, person, step_code(totp, -1))
+
+
+def test_the_code_that_enrolled_the_app_cannot_sign_in_again(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = user(uow, kind="staff")
+    fresh(uow)
+    secret = pyotp.random_base32()
+    code = pyotp.TOTP(secret).now()
+    accounts.enrol_totp(uow, person, secret, code)
+    with pytest.raises(InputError, match=accounts.APP_CODE_WRONG):
+        accounts.check_second_factor(uow, person, code)
+
+
+def test_a_code_claimed_by_another_request_at_the_same_moment_is_refused(uow: FakeUnitOfWork, keyed: None) -> None:
+    person, totp = totp_user(uow)
+    code = step_code(totp, 0)
+    # Another request accepted the same code a moment ago: this one read the account before that was written.
+    uow.session.execute(
+        update(User).where(User.id == person.id).values(totp_last_step=totp.timecode(dt.datetime.now(dt.UTC)))
+    )
+    with pytest.raises(InputError, match=accounts.APP_CODE_WRONG):
+        accounts.check_second_factor(uow, person, code)
+
+
+def test_an_email_code_claimed_by_another_request_is_refused(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow, second_factor="email", email_confirmed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    accounts.start_second_factor(uow, person)
+    code = last_code(uow)
+    uow.session.execute(update(OneTimeCode).values(used_at=uow.now()))  # used by a request racing it
+    with pytest.raises(InputError):
+        accounts.check_second_factor(uow, person, code)
+    assert person.last_sign_in_at is None
+
+
+def test_a_reset_answers_an_unknown_email_as_it_answers_a_known_one(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow)
+
+    def answer(email: str, code: str, password: str) -> tuple[str | None, str]:
+        with pytest.raises(InputError) as refused:
+            accounts.reset_password(uow, email, code, password)
+        return refused.value.field, refused.value.message
+
+    # No code was ever sent to either address.
+    assert answer(person.email, "123456", OTHER_STRONG) == answer("nobody@example.org", "123456", OTHER_STRONG)
+    # A weak password is refused alike, whether the address has an account or not.
+    assert answer(person.email, "123456", WEAK) == answer("nobody@example.org", "123456", WEAK)
+    # A code that was sent and is wrong, or has expired, is answered as one never sent.
+    accounts.request_password_reset(uow, person.email)
+    sent = last_code(uow)
+    assert answer(person.email, wrong(sent), OTHER_STRONG) == answer("nobody@example.org", "123456", OTHER_STRONG)
+    later(uow, minutes=16)
+    assert answer(person.email, sent, OTHER_STRONG) == answer("nobody@example.org", sent, OTHER_STRONG)
+
+
+def test_registering_hashes_the_password_whether_or_not_the_email_is_taken(
+    uow: FakeUnitOfWork, keyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[str] = []
+    monkeypatch.setattr(accounts, "hash_password", lambda password: hashed.append(password) or f"quick${password}")
+    accounts.register(uow, "sam.taylor@example.org", STRONG)
+    assert len(hashed) == 1
+    assert accounts.register(uow, "Sam.Taylor@example.org", OTHER_STRONG) is None
+    assert len(hashed) == 2  # the same costly work on both paths: the time taken says nothing
+
+
+def test_changing_the_email_needs_the_current_password(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow)
+    with pytest.raises(InputError) as refused:
+        accounts.start_email_change(uow, person, OTHER_STRONG, "sam.new@example.org")
+    assert refused.value.field == "current_password" and uow.sent == []
+    accounts.start_email_change(uow, person, STRONG, "sam.new@example.org")
+    assert [m.to for m in uow.sent] == ["sam.new@example.org"]
+    assert uow.audit_actions() == ["account.email_change_requested"]
+
+
+def test_an_account_without_a_password_changes_its_email_at_nhs_login(uow: FakeUnitOfWork) -> None:
+    person = user(uow, password_hash="")
+    fresh(uow)
+    with pytest.raises(InputError, match="NHS login"):
+        accounts.start_email_change(uow, person, "", "sam.new@example.org")
+    assert uow.sent == []
+
+
+def test_a_changed_email_ends_every_session_and_tells_the_old_address(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow, email="sam.old@example.org")
+    accounts.start_email_change(uow, person, STRONG, "sam.new@example.org")
+    accounts.confirm_email_change(uow, person, last_code(uow))
+    assert person.email == "sam.new@example.org" and person.session_epoch == 1
+    told = uow.sent[-1]
+    assert (told.to, told.template) == ("sam.old@example.org", "email_changed")
+    assert uow.audit_actions()[-1] == "account.email_changed"
+
+
+def test_a_staff_account_made_by_someone_else_must_change_its_password(uow: FakeUnitOfWork) -> None:
+    created = new_staff(uow, role="system_admin")
+    made = uow.session.get(User, created.user_id)
+    assert made is not None and made.must_change_password
+    with pytest.raises(InputError) as refused:
+        accounts.change_password(uow, made, STRONG, STRONG)
+    assert refused.value.field == "password" and made.must_change_password
+    accounts.change_password(uow, made, STRONG, OTHER_STRONG)
+    assert not made.must_change_password and made.session_epoch == 1
+
+
+def test_a_patients_own_registration_owes_no_password_change(uow: FakeUnitOfWork, keyed: None) -> None:
+    assert not registered(uow).must_change_password
+
+
+def test_a_reset_password_is_the_persons_own(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow, kind="staff", must_change_password=True)
+    accounts.request_password_reset(uow, person.email)
+    accounts.reset_password(uow, person.email, last_code(uow), OTHER_STRONG)
+    assert not person.must_change_password
+
+
+def test_the_staff_form_answers_a_patients_email_as_any_other_in_use(uow: FakeUnitOfWork) -> None:
+    surgery, elsewhere = practice(uow), practice(uow)
+    manager = user(uow, kind="staff")
+    a_patient = user(uow, email="pat.jones@example.org")
+    staff_elsewhere = user(uow, kind="staff", email="robin.lee@other.example")
+    uow.session.add(StaffMembership(user_id=staff_elsewhere.id, practice_id=elsewhere.id, role="receptionist"))
+    fresh(uow)
+
+    def answer(email: str, password: str) -> tuple[str | None, str]:
+        with pytest.raises(InputError) as refused:
+            staff.add_staff(
+                uow, surgery, email=email, role="receptionist", password=password, name="", actor_id=manager.id
+            )
+        return refused.value.field, refused.value.message
+
+    unused = "nobody.yet@practice.example"
+    # The same checks in the same order for a patient's address and one nobody uses ...
+    missing = ("password", "Enter a temporary password for the new account")
+    assert answer(a_patient.email, "") == answer(unused, "") == missing
+    assert answer(a_patient.email, WEAK)[0] == answer(unused, WEAK)[0] == "password"
+    # ... and one answer for any address in use, whoever uses it.
+    assert answer(a_patient.email, STRONG) == answer(staff_elsewhere.email, STRONG) == ("email", staff.EMAIL_NOT_USABLE)
+    assert "patient" not in staff.EMAIL_NOT_USABLE.lower()
+    assert count(uow, StaffMembership) == 1 and uow.commits == 0
+
+
+def test_a_guarded_account_says_nothing_at_the_password_step(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow, second_factor="email", email_confirmed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    wrong_password = accounts.check_password_sign_in(uow, person.email, OTHER_STRONG, guarded=True)
+    unknown = accounts.check_password_sign_in(uow, "nobody@example.org", OTHER_STRONG, guarded=True)
+    assert wrong_password == unknown == accounts.PasswordChecked(None, SignInStep.CODE)
+    assert uow.sent == []  # no code for a wrong password
+    right = accounts.check_password_sign_in(uow, person.email, STRONG, guarded=True)
+    assert right == accounts.PasswordChecked(person.id, SignInStep.CODE)
+    accounts.check_second_factor(uow, person, last_code(uow))  # the owner gets in with both
+    assert person.last_sign_in_at == uow.now()
+
+
+def test_an_account_not_yet_set_up_cannot_sign_in_at_the_code_step(uow: FakeUnitOfWork, keyed: None) -> None:
+    person = with_password(uow, second_factor="email")  # email not confirmed
+    checked = accounts.check_password_sign_in(uow, person.email, STRONG, guarded=True)
+    assert checked == accounts.PasswordChecked(person.id, SignInStep.CODE) and uow.sent == []
+    with pytest.raises(InputError):
+        accounts.check_second_factor(uow, person, "123456")
+    assert person.last_sign_in_at is None

@@ -12,8 +12,17 @@ from sqlalchemy import select
 
 from patient_online.domain.errors import ClinicalSystemUnavailable, InputError, NotAllowed, NotFound
 from patient_online.domain.patients import Demographics, PatientRef
-from patient_online.domain.verification import LinkRequestStatus
-from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, StaffMembership, User
+from patient_online.domain.verification import IdentityCheck, LinkRequestStatus, identity_check
+from patient_online.models import (
+    AccountLink,
+    AuditEvent,
+    LinkageLetter,
+    LinkRequest,
+    Patient,
+    Practice,
+    StaffMembership,
+    User,
+)
 from patient_online.models import Verification as Check
 from patient_online.services import linking
 from patient_online.services.unit_of_work import FixedClock
@@ -23,6 +32,7 @@ from tests.unit.conftest import patient, practice, user
 SECRET = {"SECRET_KEY": "unit-test-secret"}
 WRONG = "The details do not match a current linkage letter"
 NHS = "9434765919"  # a valid NHS number
+AT_THE_DESK = identity_check("documents", ["passport", "utility_bill"], False, " Seen at the desk ")
 
 
 @pytest.fixture
@@ -52,7 +62,7 @@ def letter_for(uow: FakeUnitOfWork) -> tuple[Patient, User, str]:
     whose = patient(uow, where)
     staff = receptionist(uow, where)
     settled(uow)
-    return whose, staff, linking.issue_letter(uow, staff, where, whose.id)
+    return whose, staff, linking.issue_letter(uow, staff, where, whose.id, AT_THE_DESK)
 
 
 def links_of(uow: FakeUnitOfWork, whose: Patient) -> list[AccountLink]:
@@ -69,15 +79,81 @@ def test_issuing_a_letter_stores_only_the_keys_hash_and_audits(uow: FakeUnitOfWo
     assert uow.audit_actions() == ["linkage_letter.issued"] and uow.commits == 1
 
 
+@pytest.mark.parametrize(
+    ("check", "documents"),
+    [
+        (AT_THE_DESK, [{"type": "passport", "photo": True}, {"type": "utility_bill", "photo": False}]),
+        (identity_check("vouching", ["passport"], False, ""), []),  # documents are not what vouching rests on
+        (identity_check("vouching_with_confirmation", [], True, "Phoned, asked about her last visit"), []),
+    ],
+    ids=["documents", "vouching", "remote vouching with confirmation"],
+)
+def test_issuing_a_letter_records_exactly_the_check_reception_made(
+    uow: FakeUnitOfWork, check: IdentityCheck, documents: list[dict[str, object]]
+) -> None:
+    where = practice(uow)
+    whose = patient(uow, where)
+    staff = receptionist(uow, where)
+    settled(uow)
+    linking.issue_letter(uow, staff, where, whose.id, check)
+    (recorded,) = uow.session.scalars(select(Check).where(Check.patient_id == whose.id))
+    assert (recorded.method, recorded.documents, recorded.remote) == (check.method.value, documents, check.remote)
+    assert (recorded.staff_id, recorded.verified_at, recorded.notes) == (staff.id, uow.now(), check.notes)
+    assert recorded.user_id is None  # no account yet
+    assert "Linkage letter" not in recorded.notes  # no stock note claiming a check
+    event = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "linkage_letter.issued")).one()
+    assert event.detail["method"] == check.method.value and event.detail["remote"] == check.remote
+    assert uow.commits == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "documents", "message", "field"),
+    [
+        ("", [], "Choose how you verified this person's identity", "method"),
+        ("linkage_letter", [], "Choose how you verified this person's identity", "method"),
+        ("documents", ["passport"], "Select at least 2 documents you have seen", "documents"),
+        ("documents", ["utility_bill", "bank_statement"], "Select at least 1 document with a photo", "documents"),
+    ],
+    ids=["no method", "not a reception method", "one document", "no photo"],
+)
+def test_no_letter_without_a_check_that_meets_rule_3(
+    method: str, documents: list[str], message: str, field: str
+) -> None:
+    with pytest.raises(InputError) as refused:
+        identity_check(method, documents, False, "")
+    assert refused.value.message.startswith(message) and refused.value.field == field
+
+
+def test_issuing_a_letter_needs_the_check(uow: FakeUnitOfWork) -> None:
+    where = practice(uow)
+    whose = patient(uow, where)
+    staff = receptionist(uow, where)
+    with pytest.raises(TypeError):
+        linking.issue_letter(uow, staff, where, whose.id)  # type: ignore[call-arg]
+    assert uow.session.scalars(select(LinkageLetter)).all() == []
+    assert uow.session.scalars(select(Check)).all() == []
+
+
+def test_a_letter_issued_on_remote_vouching_links_with_the_summary_cap(uow: FakeUnitOfWork) -> None:
+    where = practice(uow)
+    whose = patient(uow, where)
+    staff = receptionist(uow, where)
+    key = linking.issue_letter(uow, staff, where, whose.id, identity_check("vouching", [], True, ""))
+    person = user(uow)
+    linking.link_with_letter(uow, person, where.ods_code, whose.online_account_id, key)
+    (link,) = links_of(uow, whose)
+    assert link.remote_vouching_only
+
+
 def test_only_reception_of_the_patients_practice_issues_letters(uow: FakeUnitOfWork) -> None:
     where, elsewhere = practice(uow), practice(uow)
     whose = patient(uow, where)
     manager = receptionist(uow, where, role="manager")
     other_reception = receptionist(uow, elsewhere)
     with pytest.raises(NotAllowed):
-        linking.issue_letter(uow, manager, where, whose.id)
+        linking.issue_letter(uow, manager, where, whose.id, AT_THE_DESK)
     with pytest.raises(NotFound):
-        linking.issue_letter(uow, other_reception, elsewhere, whose.id)
+        linking.issue_letter(uow, other_reception, elsewhere, whose.id, AT_THE_DESK)
     assert uow.session.scalars(select(LinkageLetter)).all() == []
 
 
@@ -89,8 +165,10 @@ def test_the_right_letter_links_and_verifies_at_once(uow: FakeUnitOfWork) -> Non
     assert linked.id == whose.id and linked.full_name == whose.full_name
     (link,) = links_of(uow, whose)
     assert link.user_id == person.id and link.method == "linkage_letter" and link.linked_at == uow.now()
-    check = uow.session.scalars(select(Check).where(Check.user_id == person.id)).one()
-    assert check.method == "documents" and check.staff_id == staff.id
+    # The check is the one reception recorded when issuing the letter; using it claims no further check.
+    (check,) = uow.session.scalars(select(Check).where(Check.patient_id == whose.id))
+    assert check.method == "documents" and check.staff_id == staff.id and check.notes == "Seen at the desk"
+    assert len(check.documents) == 2 and not link.remote_vouching_only
     letter = uow.session.scalars(select(LinkageLetter)).one()
     assert letter.used_at == uow.now() and letter.used_by_id == person.id
     assert uow.audit_actions()[-1] == "link.letter_used" and uow.commits == 1
@@ -134,7 +212,7 @@ def test_an_expired_letter_no_longer_links(uow: FakeUnitOfWork) -> None:
 
 def test_a_new_letter_revokes_the_earlier_one(uow: FakeUnitOfWork) -> None:
     whose, staff, first = letter_for(uow)
-    second = linking.issue_letter(uow, staff, whose.practice, whose.id)
+    second = linking.issue_letter(uow, staff, whose.practice, whose.id, AT_THE_DESK)
     person = user(uow)
     with pytest.raises(InputError, match=WRONG):
         linking.link_with_letter(uow, person, whose.practice.ods_code, whose.online_account_id, first)
@@ -217,23 +295,42 @@ def test_matching_details_wait_for_reception(uow: FakeUnitOfWork) -> None:
 @pytest.mark.parametrize(
     "changes",
     [
+        {},
         {"date_of_birth": dt.date(1984, 3, 16)},
         {"family_name": "Jonas"},
         {"postcode": "LS1 4AQ"},
         {"nhs_number": "9434765870"},  # valid, but nobody at the practice
     ],
-    ids=["birth date", "family name", "postcode", "unknown person"],
+    ids=["match", "birth date", "family name", "postcode", "unknown person"],
 )
-def test_a_mismatch_and_an_unknown_person_get_the_same_answer(uow: FakeUnitOfWork, changes: dict[str, object]) -> None:
+def test_a_match_a_mismatch_and_an_unknown_person_get_the_same_answer(
+    uow: FakeUnitOfWork, changes: dict[str, object]
+) -> None:
+    """No enumeration: whatever was typed, the patient's request goes to reception after the same work."""
     where = practice(uow)
     on_clinical_system(uow, where)
     person = user(uow)
     settled(uow)
-    with pytest.raises(InputError) as refused:
-        ask(uow, person, where, **changes)
-    assert refused.value.message == linking.NOT_MATCHED and refused.value.field == "nhs_number"
-    assert uow.session.scalars(select(LinkRequest)).all() == []
-    assert uow.audit_actions() == ["link.request_unmatched"]
+    ask(uow, person, where, **changes)  # no refusal, whatever the outcome
+    request = uow.session.scalars(select(LinkRequest)).one()
+    assert request.status == LinkRequestStatus.PENDING and request.matched is (not changes)
+    assert request.clinical_id == ("" if changes else "C-1")
+    assert uow.system.calls == ["find_patient"] and uow.audit_actions() == ["link.requested"] and uow.commits == 2
+    event = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "link.requested")).one()
+    assert event.detail["matched"] is (not changes)  # recorded for the practice, not told to the patient
+    latest = linking.latest_request(uow, person)
+    assert latest is not None and latest.status is LinkRequestStatus.PENDING
+
+
+def test_after_a_mismatch_the_next_request_waits_like_after_a_match(uow: FakeUnitOfWork) -> None:
+    """A second request gets the same answer after either outcome, so it cannot tell them apart."""
+    where = practice(uow)
+    on_clinical_system(uow, where)
+    person = user(uow)
+    settled(uow)
+    ask(uow, person, where, family_name="Jonas")
+    with pytest.raises(InputError, match="already have a request waiting"):
+        ask(uow, person, where)
 
 
 @pytest.mark.parametrize(

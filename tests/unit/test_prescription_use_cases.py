@@ -372,3 +372,50 @@ def test_nominating_a_pharmacy_is_audited_and_an_unknown_one_refused(uow: FakeUn
     assert (refused.value.field, refused.value.message) == ("pharmacy", "Select a pharmacy from the list")
     choice = rx.pharmacy_choice(uow, who, "station")
     assert choice.current == chosen and [p.ods_code for p in choice.results] == ["FA002"]
+
+
+# The losing click of a double click answers with the order (issue 19) ----------------------------------------
+def test_the_losing_click_of_a_double_submit_gets_the_order_not_a_refusal(
+    uow: FakeUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin request ordered (and sent) the items while this one asked the clinical system about them: the
+    items now look "already requested", but they were requested by this very form."""
+    who = ordering(uow)
+    real = uow.system.list_repeat_template
+    twin: list[rx.OrderResult] = []
+    started: list[bool] = []
+
+    def template_while_the_twin_orders(ref: Any) -> list[RepeatItem]:
+        if not started:
+            started.append(True)
+            twin.append(rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY))
+        return real(ref)
+
+    monkeypatch.setattr(uow.system, "list_repeat_template", template_while_the_twin_orders)
+    loser = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY)
+    assert loser.replayed and loser.order == twin[0].order
+    assert orders(uow) == 1 and len(uow.system.requests) == 1 and len(uow.sent) == 1
+
+
+def test_the_losing_click_while_the_link_is_down_gets_the_queued_order(
+    uow: FakeUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin queued the order after this request looked for the form's key and before it read the patient's
+    outstanding orders: the item is queued by this very form, so this is its confirmation."""
+    who = ordering(uow)
+    uow.system.down = True
+    offered = {AMLODIPINE.id: AMLODIPINE.name}
+    real = rx._pharmacy
+    twin: list[rx.OrderResult] = []
+    started: list[bool] = []
+
+    def pharmacy_while_the_twin_orders(unit: Any, ods: str) -> Any:
+        if not started:
+            started.append(True)
+            twin.append(rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, offered=offered))
+        return real(unit, ods)
+
+    monkeypatch.setattr(rx, "_pharmacy", pharmacy_while_the_twin_orders)
+    loser = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, offered=offered)
+    assert loser.replayed and loser.order == twin[0].order and loser.status is RequestStatus.QUEUED
+    assert orders(uow) == 1 and len(uow.sent) == 1

@@ -512,3 +512,58 @@ def test_reading_the_codes_again_when_the_patient_or_the_link_is_missing(uow: Fa
         patient_access.refresh_flags(uow, staff, where, whose.id)
     assert uow.session.get_one(Patient, whose.id).flags == [{"code": FLAG_ENHANCED_REVIEW, "date": "2025-01-06"}]
     assert uow.audit_actions() == []
+
+
+# Requests whose details did not match (they reach the queue so the patient cannot tell) ------------------------
+def test_the_queue_shows_whether_a_request_matched_the_clinical_system(uow: FakeUnitOfWork) -> None:
+    where, staff, _asker, request_id = waiting(uow)
+    uow.session.get_one(LinkRequest, request_id).matched = False
+    settled(uow)
+    (queued,) = verification.pending_requests(uow, staff, where)
+    assert queued.id == request_id and queued.matched is False
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"family_name": "Jonas"}, {"date_of_birth": dt.date(1984, 3, 16)}, {"postcode": "LS1 4AQ"}],
+    ids=["family name", "birth date", "postcode"],
+)
+def test_a_request_that_does_not_match_the_record_is_never_approved(
+    uow: FakeUnitOfWork, changes: dict[str, Any]
+) -> None:
+    """Before, a mismatch never reached reception; now it does, so approving it must not link the record."""
+    where, staff, _asker, request_id = waiting(uow)
+    request = uow.session.get_one(LinkRequest, request_id)
+    for name, value in changes.items():
+        setattr(request, name, value)
+    request.matched = False
+    settled(uow)
+    with pytest.raises(InputError) as refused:
+        approve(uow, staff, where, request_id, "documents", ("passport", "utility_bill"))
+    assert refused.value.message.startswith("The details in this request do not match your clinical system")
+    assert uow.session.scalars(select(AccountLink)).all() == []
+    assert uow.session.scalars(select(Check)).all() == []
+    assert uow.session.get_one(LinkRequest, request_id).status == LinkRequestStatus.PENDING
+
+
+def test_approving_records_exactly_the_check_made(uow: FakeUnitOfWork) -> None:
+    where, staff, asker, request_id = waiting(uow)
+    verification.approve_request(
+        uow, staff, where, request_id, "vouching_with_confirmation", ["passport"], True, "  Asked about last visit  "
+    )
+    check = uow.session.scalars(select(Check)).one()
+    assert (check.method, check.documents, check.remote, check.notes) == (
+        "vouching_with_confirmation",
+        [],
+        True,
+        "Asked about last visit",
+    )
+    assert (check.user_id, check.staff_id) == (asker.id, staff.id)
+
+
+def test_notes_longer_than_the_limit_are_refused_not_cut(uow: FakeUnitOfWork) -> None:
+    where, staff, _asker, request_id = waiting(uow)
+    with pytest.raises(InputError) as refused:
+        verification.approve_request(uow, staff, where, request_id, "vouching", [], False, "x" * 2001)
+    assert refused.value.field == "notes"
+    assert uow.session.scalars(select(Check)).all() == []

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import uuid
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from patient_online.domain.access import Service
-from patient_online.domain.appointments import Appointment, BookingFailed, Slot, clean_reason
+from patient_online.domain.appointments import Appointment, BookingFailed, BookingUnconfirmed, Slot, clean_reason
 from patient_online.domain.errors import ClinicalSystemUnavailable, SlotUnavailable
 
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork
+from . import recording
 from .common import (
-    already_recorded,
     call,
     changeable,
     check_limit,
     clinical,
-    describe,
-    email,
     held,
     offered_slot,
-    record,
     rules_for,
-    slot_detail,
     upcoming_of,
-    whose,
 )
+
+log = logging.getLogger("patient_online.appointments")
 
 
 def prepare_booking(
@@ -55,7 +56,8 @@ def book_appointment(
     idempotency_key: str,
     at: dt.datetime | None = None,
 ) -> Appointment:
-    """Book a free slot for the patient (rules 9-11); the same idempotency key never books twice."""
+    """Book a free slot for the patient (rules 9-11); the same idempotency key never books twice, and the
+    booking is recorded (audited and confirmed) exactly once, later if the gateway cannot record it at once."""
     acting.require(Service.APPOINTMENTS)
     reason = clean_reason(reason)
     key = idempotency_key or uuid.uuid4().hex
@@ -69,16 +71,21 @@ def book_appointment(
         record_booking(uow, acting, mine)
         return mine
     check_limit(rules, practice, upcoming)
+    intended = False
     try:
         slot = offered_slot(system, rules, slot_id, at, now)
+        recording.intend(uow, acting, slot.id, key)  # committed before the call: a lost outcome is found later
+        intended = True
         appointment = system.book(acting.ref, slot.id, reason, key)
         uow.slot_cache.forget(practice.ods_code)
     except SlotUnavailable:  # taken, perhaps by our own first attempt a moment ago
         taken = held(system, acting, slot_id, now)
         if taken is None:
+            if intended:
+                recording.forget(uow, acting.patient.id, slot_id)
             raise
         appointment = taken
-    except ClinicalSystemUnavailable:
+    except ClinicalSystemUnavailable:  # it may have been booked all the same: the intent stays to find out
         raise BookingFailed(
             f"We could not book this appointment because {practice.name}'s appointment system is not responding. "
             f"Try again in a few minutes (you will not be booked twice), or {call(practice)}."
@@ -88,17 +95,19 @@ def book_appointment(
 
 
 def record_booking(uow: AbstractUnitOfWork, acting: Acting, appointment: Appointment) -> None:
-    """The audit event and the confirmation of a booking, once however often the form was sent."""
-    uow.join_writing()
-    if already_recorded(uow, acting, appointment.id):
-        uow.commit()
-        return
-    record(uow, acting, "appointment.booked", **slot_detail(appointment))
-    email(
-        uow,
-        acting,
-        "appointment_booked",
-        "Your GP appointment is booked",
-        [f"Your appointment{whose(acting)} is booked: {describe(appointment, acting.practice)}."],
-    )
-    uow.commit()
+    """The audit event and the confirmation of a booking, once however often or wherever the form was sent.
+
+    When the gateway's database fails here the booking stands at the clinical system: the patient is told it
+    may have been made, and the next look at their appointments records it (``recording.reconcile``).
+    """
+    unconfirmed = BookingUnconfirmed(f"{BookingUnconfirmed.message} If you need help, {call(acting.practice)}.")
+    try:
+        recording.record_booked(uow, acting.practice, acting.patient, recording.Booker.of(acting), appointment)
+    except SQLAlchemyError as exc:  # its text may quote the statement's values: only its type is logged
+        log.warning(
+            "booking made but not recorded; left for reconciliation",
+            extra={"fields": {"error_type": type(exc).__name__}},
+        )
+        with contextlib.suppress(SQLAlchemyError):
+            uow.rollback()
+        raise unconfirmed from None

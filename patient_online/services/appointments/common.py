@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from patient_online.domain.appointments import (
     LONDON,
     Appointment,
@@ -23,7 +21,7 @@ from patient_online.domain.appointments import (
 )
 from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, SlotUnavailable
 from patient_online.domain.ports import ClinicalSystem
-from patient_online.models import AuditEvent, Practice
+from patient_online.models import Practice
 
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork
@@ -174,17 +172,6 @@ def record(uow: AbstractUnitOfWork, acting: Acting, action: str, **detail: Any) 
     )
 
 
-def already_recorded(uow: AbstractUnitOfWork, acting: Acting, appointment_id: str) -> bool:
-    """Whether this booking is in the audit trail already (a double submit must not be recorded twice)."""
-    recent = uow.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.patient_id == acting.patient.id, AuditEvent.action.in_(BOOKING_ACTIONS))
-        .order_by(AuditEvent.id.desc())
-        .limit(50)
-    )
-    return any((e.detail or {}).get("appointment_id") == appointment_id for e in recent)
-
-
 def describe(appointment: Appointment, practice: Practice) -> str:
     """One appointment in words, for messages: when, with whom, and how or where."""
     slot = appointment.slot
@@ -201,9 +188,15 @@ def whose(acting: Acting) -> str:
 
 
 def email(uow: AbstractUnitOfWork, acting: Acting, template: str, subject: str, lines: Sequence[str]) -> None:
-    practice = acting.practice
+    email_to(uow, acting.user.email, acting.practice, template, subject, lines)
+
+
+def email_to(
+    uow: AbstractUnitOfWork, to: str, practice: Practice, template: str, subject: str, lines: Sequence[str]
+) -> None:
+    """A message about appointments at ``practice``, with the footer every such message carries."""
     footer = (
         f"To see, change or cancel your appointments, sign in to Patient Online or {call(practice)}.",
         "If you need help now, use NHS 111 online or call 111. In an emergency, call 999.",
     )
-    uow.send_email(acting.user.email, template, subject, "\n\n".join([*lines, *footer]))
+    uow.send_email(to, template, subject, "\n\n".join([*lines, *footer]))

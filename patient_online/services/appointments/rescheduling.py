@@ -19,8 +19,8 @@ from patient_online.domain.errors import ClinicalSystemUnavailable, SlotUnavaila
 
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork, TransactionStillOpen
+from . import recording
 from .common import (
-    already_recorded,
     call,
     changeable,
     check_limit,
@@ -103,6 +103,9 @@ def reschedule_appointment(
         _record_incomplete(uow, acting, new, old)
         return RescheduleOutcome(new=new, old=old, old_cancelled=False)
     uow.join_writing()
+    if not recording.claim(uow, practice.id, acting.patient.id, new.id, recording.RESCHEDULED):
+        uow.commit()
+        return RescheduleOutcome(new=new, old=old, old_cancelled=True)  # a twin request recorded it
     record(uow, acting, "appointment.rescheduled", **slot_detail(new), **slot_detail(old, "old_"))
     email(
         uow,
@@ -122,7 +125,7 @@ def _record_incomplete(uow: AbstractUnitOfWork, acting: Acting, new: Appointment
     """The new appointment is booked but the old one stands: tell the patient which to cancel, and reception."""
     practice = acting.practice
     uow.join_writing()
-    if already_recorded(uow, acting, new.id):
+    if not recording.claim(uow, practice.id, acting.patient.id, new.id, recording.BOOKED):
         uow.commit()
         return
     record(uow, acting, "appointment.booked", **slot_detail(new), rescheduled_from=old.id)

@@ -13,6 +13,7 @@ from patient_online.models import Practice
 
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork
+from . import recording
 from .common import HISTORY_DAYS, call, clinical, limit_message, record, rules_for
 
 
@@ -47,13 +48,19 @@ def _item(appointment: Appointment, rules: AppointmentRules, practice: Practice,
 
 
 def list_appointments(uow: AbstractUnitOfWork, acting: Acting) -> AppointmentList:
-    """The patient's upcoming appointments first, then past and cancelled ones, each with its allowed actions."""
+    """The patient's upcoming appointments first, then past and cancelled ones, each with its allowed actions.
+
+    Bookings the clinical system took but the gateway failed to record are recorded here, once each.
+    """
     acting.require(Service.APPOINTMENTS)
     now = uow.now()
     practice = acting.practice
     rules = rules_for(practice)
+    intents = recording.pending(uow, acting.patient.id)
     system = clinical(uow, acting)
     found = system.list_appointments(acting.ref, now - dt.timedelta(days=HISTORY_DAYS))
+    recording.reconcile(uow, acting, intents, found)
+    uow.join_writing()
     record(uow, acting, "appointments.viewed")
     uow.commit()
     upcoming, past = split_upcoming(found, now)

@@ -15,6 +15,8 @@ def _gate() -> Response | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if current_user.kind != "staff" or not current_user.is_system_admin:
         abort(403)
+    if current_user.must_change_password:  # a temporary password is changed before anything else
+        return redirect(url_for("auth.new_password"))
     g.user = current_user._get_current_object()
     return None
 

@@ -46,7 +46,8 @@ def staff() -> Response | str:
             getattr(form, exc.field or "email").errors = [exc.message]
         else:
             flash(
-                f"{email} can now sign in as {role.replace('_', ' ')}. They set up an authenticator app first.",
+                f"{email} now has the {role.replace('_', ' ')} role. A new account sets up an authenticator app and "
+                "chooses its own password at first sign-in.",
                 "success",
             )
             return redirect(url_for("manager.staff"))

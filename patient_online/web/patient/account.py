@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, session, url_for
 from werkzeug.wrappers import Response
 
 from patient_online.auth import forms
 from patient_online.auth.sessions import start_session
 from patient_online.domain.errors import InputError
+from patient_online.extensions import limiter
 from patient_online.services import accounts
 from patient_online.services.activity import activity_for
 from patient_online.wiring import uow
@@ -18,7 +19,7 @@ from . import bp
 def _page(**forms_: object) -> str:
     context: dict[str, object] = {
         "password_form": forms.ChangePasswordForm(prefix="pw"),
-        "email_form": forms.EmailForm(prefix="em"),
+        "email_form": forms.EmailChangeForm(prefix="em"),
         "code_form": forms.CodeForm(prefix="ec"),
     }
     context.update(forms_)
@@ -30,7 +31,17 @@ def account() -> str:
     return _page()
 
 
+def _account_key() -> str:
+    return f"account:{session.get('_user_id', '-')}"
+
+
+def _refused(response: Response) -> bool:
+    return response.status_code == 200
+
+
+# A session left open must not become a way to guess the account's password: wrong current passwords are limited.
 @bp.post("/account/password")
+@limiter.limit("5 per 15 minutes", key_func=_account_key, deduct_when=_refused)
 def change_password() -> Response | str:
     form = forms.ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
@@ -46,13 +57,14 @@ def change_password() -> Response | str:
 
 
 @bp.post("/account/email")
+@limiter.limit("5 per 15 minutes", key_func=_account_key, deduct_when=_refused)
 def change_email() -> Response | str:
-    form = forms.EmailForm(prefix="em")
+    form = forms.EmailChangeForm(prefix="em")
     if form.validate_on_submit():
         try:
-            accounts.start_email_change(uow(), g.user, form.email.data or "")
+            accounts.start_email_change(uow(), g.user, form.current_password.data or "", form.email.data or "")
         except InputError as exc:
-            form.email.errors = [exc.message]
+            getattr(form, exc.field or "email").errors = [exc.message]
         else:
             flash("If that address can be used, we have sent a security code to it. Enter it below.", "info")
             return redirect(url_for("patient.account", _anchor="confirm-email"))
@@ -68,7 +80,12 @@ def confirm_email_change() -> Response | str:
         except InputError as exc:
             form.code.errors = [exc.message]
         else:
-            flash("Your email address has been changed.", "success")
+            start_session(g.user)  # this browser stays signed in; every other session has ended
+            flash(
+                "Your email address has been changed. You have been signed out everywhere else, and we have told "
+                "your old email address.",
+                "success",
+            )
             return redirect(url_for("patient.account"))
     return _page(code_form=form)
 

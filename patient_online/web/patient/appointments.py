@@ -19,6 +19,7 @@ from patient_online.domain.appointments import (
     REASON_MAX_LENGTH,
     BookingFailed,
     BookingLimitReached,
+    BookingUnconfirmed,
     CancellationQueued,
     CancellationRefused,
     DeliveryMode,
@@ -210,6 +211,14 @@ def _booking_page(
             )
         except BookingFailed as exc:
             error, status = exc.message, 503
+        except BookingUnconfirmed as exc:  # booked at the practice, perhaps, but not recorded here yet
+            return _problem(
+                "Your appointment may have been booked",
+                exc.message,
+                url_for(".appointments"),
+                "Check your appointments",
+                503,
+            )
     elif request.method == "GET":
         form.idempotency_key.data = uuid.uuid4().hex
         form.at.data = at.isoformat() if at else ""

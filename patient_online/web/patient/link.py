@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from patient_online.auth import throttle
 from patient_online.domain.errors import InputError
 from patient_online.extensions import limiter
 from patient_online.services import linking
@@ -34,22 +35,32 @@ class RequestForm(Form):
     postcode = StringField("Postcode", validators=[DataRequired("Enter your postcode"), Length(max=10)])
 
 
-def _linkage_key() -> str:
+def _account_key() -> str:
     return f"link:{g.user.id}"
 
 
-def _linkage_limit() -> str:
+def _address_key() -> str:
+    return f"link-address:{request.remote_addr}"
+
+
+def _account_limit() -> str:
     return str(current_app.config["RATELIMIT_LINKAGE"])
 
 
-def _refused(response: Response) -> bool:
-    """Only attempts that were turned down count towards the limit."""
-    return response.status_code == 200
+def _address_limit() -> str:
+    return throttle.address_limit("RATELIMIT_LINKAGE_ADDRESS")
 
 
+def _counted(response: Response) -> bool:
+    """Attempts count (a wrong letter, a request sent), not typing mistakes and not a successful link."""
+    return bool(g.get("link_attempted")) and not g.get("link_succeeded")
+
+
+# Counted per account, and per address with a higher ceiling: many people share a front desk's or a care
+# home's address and must not lock each other out (higher still for TRUSTED_NETWORKS).
 @bp.route("/link", methods=["GET", "POST"])
-@limiter.limit(_linkage_limit, methods=["POST"], key_func=_linkage_key, deduct_when=_refused)
-@limiter.limit(_linkage_limit, methods=["POST"], deduct_when=_refused)
+@limiter.limit(_account_limit, methods=["POST"], key_func=_account_key, deduct_when=_counted)
+@limiter.limit(_address_limit, methods=["POST"], key_func=_address_key, deduct_when=_counted)
 def link() -> Response | str:
     page = linking.link_page(uow(), g.user)
     if g.acting is not None and page.linked:
@@ -59,6 +70,7 @@ def link() -> Response | str:
     req = RequestForm(prefix="request")
     req.practice.choices = [("", "Choose your practice"), *page.practices]
     if "letter-linkage_key" in request.form and letter.validate_on_submit():
+        g.link_attempted = True
         try:
             linking.link_with_letter(
                 uow(),
@@ -70,9 +82,11 @@ def link() -> Response | str:
         except InputError as exc:
             letter.linkage_key.errors = [exc.message]
         else:
+            g.link_succeeded = True
             flash("Your account is linked to your GP record.", "success")
             return redirect(url_for("patient.home"))
     elif "request-nhs_number" in request.form and req.validate_on_submit():
+        g.link_attempted = True
         try:
             linking.request_link(
                 uow(),
@@ -87,6 +101,7 @@ def link() -> Response | str:
         except InputError as exc:
             getattr(req, exc.field if exc.field in req else "nhs_number").errors = [exc.message]
         else:
+            # The same answer whether or not the details matched: the practice checks, the patient waits.
             return redirect(url_for("patient.link_requested"))
     return render_template("patient/link.html", letter=letter, req=req, pending=page.latest)
 

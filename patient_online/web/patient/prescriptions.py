@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from flask import session as cookie
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
 
-from patient_online.domain.errors import DomainError, InputError, NotFound
+from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, InputError, NotFound
 from patient_online.services import prescriptions as rx
+from patient_online.web import held
 from patient_online.web.input import Form
 from patient_online.wiring import uow
 
 from . import acting, bp
 
 OFFERED = "rx_offered"
+OFFERED_FOR = dt.timedelta(hours=2)
 
 
 class OrderForm(Form):
@@ -50,7 +52,9 @@ def _order_page(form: OrderForm, status: int = 200) -> tuple[str, int]:
     current = acting()
     view = rx.repeat_template(uow(), current)
     # Remember what the form offered, so a request can still be queued if the link fails before it is sent.
-    cookie[OFFERED] = {"patient": current.patient.id, "items": rx.template_item_names(x.item for x in view.orderable)}
+    # Medicine names are health data: they stay on the server, the cookie holds only a random token.
+    offered = {"patient": current.patient.id, "items": rx.template_item_names(x.item for x in view.orderable)}
+    held.hold(OFFERED, offered, OFFERED_FOR)
     return render_template("patient/prescriptions/order.html", view=view, form=form), status
 
 
@@ -67,7 +71,7 @@ def order_post() -> Response | tuple[str, int]:
     form = OrderForm()
     current = acting()
     if form.validate_on_submit():
-        remembered: dict[str, Any] = cookie.get(OFFERED) or {}
+        remembered: dict[str, Any] = held.read(OFFERED) or {}
         offered = remembered.get("items", {}) if remembered.get("patient") == current.patient.id else {}
         try:
             result = rx.order_repeats(
@@ -85,7 +89,15 @@ def order_post() -> Response | tuple[str, int]:
             getattr(form, exc.field).errors = [exc.message]
         else:
             return redirect(url_for("patient.order_done", order_id=result.order.id))
-    return _order_page(form, 400)
+    try:
+        return _order_page(form, 400)
+    except ClinicalSystemUnavailable:
+        if not form.errors:
+            raise
+        # The link is down, so the form cannot be shown again; what was wrong with it (such as "already
+        # requested" for an item queued a moment ago) still can.
+        messages = [message for errors in form.errors.values() for message in errors]
+        return render_template("patient/prescriptions/not_ordered.html", messages=messages), 400
 
 
 @bp.get("/prescriptions/orders/<id:order_id>")

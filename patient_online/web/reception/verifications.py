@@ -17,7 +17,10 @@ from patient_online.wiring import uow
 from . import bp
 
 
-class ApproveForm(Form):
+class IdentityCheckForm(Form):
+    """How reception checked someone's identity (rule 3), asked the same way wherever a check is recorded:
+    approving a request, issuing a linkage letter."""
+
     method = Choice(
         "How did you verify this person's identity?",
         choices=[(m.value, m.label) for m in STAFF_METHODS],
@@ -26,6 +29,10 @@ class ApproveForm(Form):
     documents = SelectMultipleField("Documents seen", choices=list(DOCUMENTS.items()), validate_choice=False)
     remote = BooleanField("I vouched remotely (by phone or video), not face to face")
     notes = TextAreaField("Notes (optional)", validators=[Optional(), Length(max=2000)])
+
+
+class ApproveForm(IdentityCheckForm):
+    pass
 
 
 class RejectForm(Form):
