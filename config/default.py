@@ -17,6 +17,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_NAME = "po_session"
 REMEMBER_COOKIE_DURATION = 0
 SESSION_IDLE_MINUTES = 20
+# Signed-in pages warn this many seconds before the idle limit, with "Stay signed in" (WCAG 2.2.1).
+SESSION_WARNING_SECONDS = 120
 SESSION_ABSOLUTE_HOURS = 12
 PREFERRED_URL_SCHEME = "http"
 

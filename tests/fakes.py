@@ -15,7 +15,7 @@ from patient_online.domain.appointments import Appointment, AppointmentStatus, S
 from patient_online.domain.errors import ClinicalSystemUnavailable, NotFound, SlotUnavailable
 from patient_online.domain.patients import Demographics, PatientRef
 from patient_online.domain.ports import ClinicalSystem, LinkState
-from patient_online.domain.prescriptions import RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.prescriptions import Collection, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordExtract, Section
 from patient_online.services.slot_cache import SlotSearchCache
 from patient_online.services.unit_of_work import AbstractUnitOfWork, FixedClock
@@ -108,7 +108,15 @@ class FakeClinicalSystem:
         return list(self.templates.get(patient.nhs_number, []))
 
     def request_repeats(
-        self, patient: PatientRef, item_ids: Sequence[str], note: str, pharmacy_ods: str, idempotency_key: str
+        self,
+        patient: PatientRef,
+        item_ids: Sequence[str],
+        note: str,
+        pharmacy_ods: str,
+        idempotency_key: str,
+        *,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> RepeatRequest:
         self._call("request_repeats")
         for _owner, request, key in self.requests.values():
@@ -120,9 +128,10 @@ class FakeClinicalSystem:
             item_ids=tuple(item_ids),
             item_names=tuple(names.get(i, i) for i in item_ids),
             status=RequestStatus.REQUESTED,
-            requested_at=self.now(),
+            requested_at=requested_at or self.now(),
             note=note,
             pharmacy_ods=pharmacy_ods,
+            collection=collection,
         )
         self.requests[request.id] = (patient, request, idempotency_key)
         return request

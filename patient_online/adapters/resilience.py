@@ -24,7 +24,7 @@ from patient_online.domain.appointments import Appointment, Slot, SlotQuery
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError
 from patient_online.domain.patients import Demographics, PatientRef
 from patient_online.domain.ports import ClinicalSystem, LinkState
-from patient_online.domain.prescriptions import RepeatItem, RepeatRequest
+from patient_online.domain.prescriptions import Collection, RepeatItem, RepeatRequest
 from patient_online.domain.record import RecordExtract, Section
 
 T = TypeVar("T")
@@ -213,9 +213,22 @@ class ResilientClinicalSystem:
         note: str,
         pharmacy_ods: str,
         idempotency_key: str,
+        *,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> RepeatRequest:
         """Request once; a failure is reported, not retried."""
-        return self._write(lambda: self.inner.request_repeats(patient, item_ids, note, pharmacy_ods, idempotency_key))
+        return self._write(
+            lambda: self.inner.request_repeats(
+                patient,
+                item_ids,
+                note,
+                pharmacy_ods,
+                idempotency_key,
+                collection=collection,
+                requested_at=requested_at,
+            )
+        )
 
     def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:
         """Cancel once; a failure is reported, not retried."""

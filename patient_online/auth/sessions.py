@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
-from flask import Flask, flash, g, session
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    get_flashed_messages,
+    jsonify,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
 
 from patient_online.extensions import db, login_manager
 from patient_online.models import User
@@ -47,6 +60,68 @@ def init_app(app: Flask) -> None:
         # that much sooner after the last page, never later.
         if now - seen > idle / 20:
             session["seen_at"] = now
+
+    app.add_url_rule("/session/stay-signed-in", "stay_signed_in", stay_signed_in, methods=["POST"])
+    app.add_url_rule("/session/timed-out", "timed_out", timed_out, methods=["POST"])
+    app.add_url_rule("/signed-out", "signed_out", signed_out_page)
+    app.add_template_global(session_timeout)
+
+
+def idle_seconds() -> float:
+    return dt.timedelta(minutes=float(current_app.config["SESSION_IDLE_MINUTES"])).total_seconds()
+
+
+def seconds_left() -> float:
+    """How long this browser's session has before the idle limit ends it (as the next request would see it)."""
+    return max(0.0, float(session.get("seen_at", 0)) + idle_seconds() - time.time())
+
+
+def session_timeout(user: Any) -> dict[str, Any] | None:
+    """What the timeout warning needs on a signed-in page (WCAG 2.2.1): the time left, when to warn, and the
+    limit in words for the line that explains it without JavaScript. None when nobody is signed in.
+
+    ``user`` is the page's own ``current_user``: the "problem with the service" page passes an anonymous one,
+    so nothing here loads the user from the database."""
+    if user is None or not user.is_authenticated:
+        return None
+    warning = float(current_app.config.get("SESSION_WARNING_SECONDS", 120))
+    return {
+        "seconds_left": int(seconds_left()),
+        "warning_seconds": int(min(warning, idle_seconds())),
+        "idle_words": duration_words(idle_seconds()),
+    }
+
+
+def duration_words(seconds: float) -> str:
+    """ "20 minutes", "1 minute", "30 seconds": the idle limit as the page says it."""
+    whole = round(seconds)
+    if whole >= 60 and whole % 60 == 0:
+        minutes = whole // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{whole} second{'s' if whole != 1 else ''}"
+
+
+def stay_signed_in() -> tuple[Response, int]:
+    """ "Stay signed in" in the timeout warning: the session counts as used now. 401 when it has already ended
+    (the warning then shows the signed-out page). CSRF-protected like every POST."""
+    if not current_user.is_authenticated:
+        return jsonify(signed_in=False), 401
+    session["seen_at"] = time.time()
+    return jsonify(signed_in=True, seconds_left=int(idle_seconds())), 200
+
+
+def timed_out() -> Response:
+    """The warning ran out with no answer: end this browser's session (other devices keep theirs, as when the
+    idle limit ends a session on its own) and say so."""
+    end_session()
+    return redirect(url_for("signed_out"))
+
+
+def signed_out_page() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(url_for("public.index"))
+    get_flashed_messages()  # "you were signed out" from the idle check says the same as this page
+    return render_template("auth/signed_out.html", idle_words=duration_words(idle_seconds()))
 
 
 def start_session(user: User) -> None:

@@ -47,6 +47,18 @@ class Service(enum.StrEnum):
         """Services the GP contract requires practices to offer online."""
         return self is not Service.PROXY
 
+    @property
+    def contract_duty(self) -> str:
+        """What the GP contract asks of the practice, as one sentence for the manager's page ("" for proxy)."""
+        return _DUTIES.get(self, "")
+
+
+_DUTIES = {
+    Service.APPOINTMENTS: "Practices must let patients book appointments online.",
+    Service.PRESCRIPTIONS: "Practices must let patients order repeat prescriptions online.",
+    Service.RECORD: "Practices must offer online access to at least the summary record.",
+}
+
 
 class VerificationMethod(enum.StrEnum):
     DOCUMENTS = "documents"
@@ -102,6 +114,44 @@ class EffectiveAccess:
         if service is Service.RECORD:
             return self.services.get(Service.RECORD, False) and self.record_level > RecordLevel.NONE
         return self.services.get(service, False)
+
+    def in_plain_words(self, acting_for: str | None = None) -> tuple[str, ...]:
+        """What the patient (or a proxy, ``acting_for`` naming the person) can do online, for their own pages.
+
+        ``explanation`` is for practice staff: it names levels as the contract does and gives the reasons,
+        some of which (an enhanced review) are not the patient's to read on a home page."""
+        whose = f"{acting_for}'s" if acting_for else "your"
+        lines = [f"You are acting for {acting_for}."] if acting_for else []
+        lines.append(
+            f"You can book, check and cancel {whose} appointments online."
+            if self.allows(Service.APPOINTMENTS)
+            else f"You cannot manage {whose} appointments online."
+        )
+        lines.append(
+            f"You can order {whose} repeat prescriptions online."
+            if self.allows(Service.PRESCRIPTIONS)
+            else f"You cannot order {whose} repeat prescriptions online."
+        )
+        lines.append(
+            _record_words(
+                self.record_level if self.allows(Service.RECORD) else RecordLevel.NONE, whose, self.access_start
+            )
+        )
+        return tuple(lines)
+
+
+def _record_words(level: RecordLevel, whose: str, start: dt.date) -> str:
+    """What of the GP record can be seen, in words a patient would use."""
+    if level is RecordLevel.NONE:
+        return f"You cannot see {whose} GP record online."
+    if level is RecordLevel.FULL:
+        return (
+            f"You can see {whose} full record: notes and documents from {_date(start)}, and all the allergies, "
+            "medicines, health problems, vaccinations, test results and consultations."
+        )
+    if level is RecordLevel.HISTORIC:
+        return f"You can see {whose} whole GP record, including notes and documents from before online access began."
+    return f"You can see {whose} {level.plain_label.lower()}: {level.includes}."
 
 
 def _flag_in_force(flags: tuple[AccessFlag, ...]) -> tuple[AccessFlag | None, AccessFlag | None]:

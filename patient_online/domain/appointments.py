@@ -194,10 +194,16 @@ class SlotDay:
     slots: tuple[Slot, ...]
 
 
+def in_time_order(slots: Iterable[Slot]) -> list[Slot]:
+    """Slots as a patient choosing a time reads them: by start, then by clinician, never grouped by clinician
+    (grouping put a clinician's 4pm above another's 9am)."""
+    return sorted(slots, key=lambda s: (s.start, s.clinician.name, s.id))
+
+
 def group_by_day(slots: Sequence[Slot], tz: dt.tzinfo = LONDON) -> list[SlotDay]:
     """Slots grouped by their local day (Europe/London by default), days and times in order."""
     days: dict[dt.date, list[Slot]] = {}
-    for slot in sorted(slots, key=lambda s: (s.start, s.clinician.name, s.id)):
+    for slot in in_time_order(slots):
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
     return [SlotDay(day, tuple(found)) for day, found in sorted(days.items())]
 
@@ -207,20 +213,3 @@ def local_day_bounds(day: dt.date, tz: dt.tzinfo = LONDON) -> tuple[dt.datetime,
     start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
-@dataclass(frozen=True)
-class ClinicianSlots:
-    """One clinician's slots of one type, within a day."""
-
-    clinician: Clinician
-    slot_type: str
-    slots: tuple[Slot, ...]
-
-
-def group_by_clinician(slots: Sequence[Slot]) -> list[ClinicianSlots]:
-    """Slots grouped by clinician and type, in the order of each group's first time."""
-    groups: dict[tuple[Clinician, str], list[Slot]] = {}
-    for slot in sorted(slots, key=lambda s: (s.start, s.id)):
-        groups.setdefault((slot.clinician, slot.slot_type), []).append(slot)
-    return [ClinicianSlots(c, t, tuple(found)) for (c, t), found in groups.items()]

@@ -11,3 +11,4 @@ class MessageStatus(enum.StrEnum):
     PENDING = "pending"  # waiting to be delivered (or being delivered under a lease)
     DELIVERED = "delivered"  # the clinical system took it
     FAILED = "failed"  # given up: a permanent refusal or too many attempts
+    WITHDRAWN = "withdrawn"  # taken back before it was sent (the patient cancelled it): never delivered

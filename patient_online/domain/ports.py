@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from .appointments import Appointment, Slot, SlotQuery
 from .patients import Demographics, PatientRef
-from .prescriptions import RepeatItem, RepeatRequest
+from .prescriptions import Collection, RepeatItem, RepeatRequest
 from .record import RecordExtract, Section
 from .reports import ClinicalFigures
 
@@ -61,8 +61,17 @@ class RepeatMedication(Protocol):
         note: str,
         pharmacy_ods: str,
         idempotency_key: str,
+        *,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> RepeatRequest:
-        """Ask the practice for the items; the same idempotency key never makes a second request."""
+        """Ask the practice for the items; the same idempotency key never makes a second request.
+
+        ``collection`` says where the patient will collect them: sent electronically to ``pharmacy_ods`` (their
+        nominated pharmacy), or a paper prescription at the surgery (``pharmacy_ods`` then empty).
+        ``requested_at`` is when the patient asked (an order queued while the link was down is sent later):
+        the request carries that time, not the time it reached the practice. None means now.
+        """
         ...
 
     def cancel_request(self, patient: PatientRef, request_id: str) -> RepeatRequest:

@@ -58,13 +58,15 @@ class RequestStatus(enum.StrEnum):
 
     @property
     def cancellable(self) -> bool:
-        """Rule 13: the patient may cancel only while the practice has not acted on it."""
-        return self is RequestStatus.REQUESTED
+        """Rule 13: the patient may cancel only while the practice has not acted on it: still queued here (the
+        gateway withdraws it before it is sent), or received and not yet looked at."""
+        return self in (RequestStatus.QUEUED, RequestStatus.REQUESTED)
 
 
-# Rule 13: queued -> requested (delivered) | failed; requested -> approved | rejected | cancelled; approved -> issued.
+# Rule 13: queued -> requested (delivered) | failed | cancelled (withdrawn before it was sent);
+# requested -> approved | rejected | cancelled; approved -> issued.
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
-    RequestStatus.QUEUED: frozenset({RequestStatus.REQUESTED, RequestStatus.FAILED}),
+    RequestStatus.QUEUED: frozenset({RequestStatus.REQUESTED, RequestStatus.FAILED, RequestStatus.CANCELLED}),
     RequestStatus.REQUESTED: frozenset({RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED}),
     RequestStatus.APPROVED: frozenset({RequestStatus.ISSUED}),
     RequestStatus.REJECTED: frozenset(),
@@ -88,6 +90,19 @@ def move(current: RequestStatus, new: RequestStatus) -> RequestStatus:
     if not can_move(current, new):
         raise InvalidTransition(f"A request cannot go from {current.value} to {new.value}")
     return new
+
+
+class Collection(enum.StrEnum):
+    """Where the patient will collect what they ordered; stored as its value."""
+
+    PHARMACY = "pharmacy"  # sent electronically (EPS) to the patient's nominated pharmacy
+    SURGERY = "surgery"  # a paper prescription the patient collects from their GP practice
+
+    def label(self, pharmacy_name: str = "", practice_name: str = "") -> str:
+        """Where to collect it, in the words the patient reads."""
+        if self is Collection.SURGERY:
+            return f"Paper prescription to collect from {practice_name or 'your GP practice'}"
+        return f"Sent electronically to {pharmacy_name or 'your nominated pharmacy'}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,7 @@ class RepeatRequest:
     note: str = ""
     rejection_reason: str = ""
     pharmacy_ods: str = ""
+    collection: Collection = Collection.PHARMACY
 
 
 class NotOrderable(enum.StrEnum):

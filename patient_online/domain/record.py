@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +47,11 @@ class RecordLevel(enum.StrEnum):
         return _LABELS[self]
 
     @property
+    def plain_label(self) -> str:
+        """The level's name for patients and proxies: the contract's names ("detailed coded record") are for staff."""
+        return _PLAIN_LABELS[self]
+
+    @property
     def description(self) -> str:
         return _DESCRIPTIONS[self]
 
@@ -69,12 +75,19 @@ _LABELS = {
     RecordLevel.FULL: "Full record",
     RecordLevel.HISTORIC: "Full record including historic entries",
 }
+_PLAIN_LABELS = {
+    RecordLevel.NONE: "No record access",
+    RecordLevel.SUMMARY: "Summary record",
+    RecordLevel.DETAILED: "Detailed record",
+    RecordLevel.FULL: "Full record",
+    RecordLevel.HISTORIC: "Full record, including older entries",
+}
 _DESCRIPTIONS = {
     RecordLevel.NONE: "You cannot see your GP record online.",
     RecordLevel.SUMMARY: "You can see your allergies, adverse reactions and medicines.",
     RecordLevel.DETAILED: (
         "You can see your allergies, medicines, health problems, vaccinations, test results "
-        "and the coded entries of your consultations."
+        "and the date and reason of each consultation, without the notes."
     ),
     RecordLevel.FULL: (
         "You can see your detailed record, plus the notes from your consultations and your documents, "
@@ -90,7 +103,8 @@ _INCLUDES = {
     RecordLevel.NONE: "nothing of the GP record online",
     RecordLevel.SUMMARY: "allergies, adverse reactions and medicines",
     RecordLevel.DETAILED: (
-        "allergies, medicines, health problems, vaccinations, test results and the coded entries of consultations"
+        "allergies, medicines, health problems, vaccinations, test results "
+        "and the date and reason of each consultation, without the notes"
     ),
     RecordLevel.FULL: "the detailed record, plus notes from consultations and documents added since access started",
     RecordLevel.HISTORIC: "the whole record, including notes and documents from before online access began",
@@ -170,12 +184,78 @@ class RecordEntry:
     dosage: str = ""
 
     @property
+    def range_flag(self) -> RangeFlag | None:
+        """Below or above the reference range, when the value and the range can both be read."""
+        return range_flag(self.value, self.reference_range)
+
+    @property
     def is_past(self) -> bool:
         """A stopped medicine, a past problem, a resolved allergy: shown apart from current ones."""
         return self.status.lower() in _PAST_STATUSES
 
 
 _PAST_STATUSES = frozenset({"past", "stopped", "resolved", "inactive", "completed", "ended"})
+
+
+class RangeFlag(enum.StrEnum):
+    """Which side of its reference range a result falls."""
+
+    LOW = "low"
+    HIGH = "high"
+
+    @property
+    def label(self) -> str:
+        return "Below the normal range" if self is RangeFlag.LOW else "Above the normal range"
+
+
+@dataclass(frozen=True)
+class ReferenceRange:
+    """A result's normal range: both limits ("3.5 - 5.0", limits inside), or one ("> 60", "< 48")."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def flag(self, value: float) -> RangeFlag | None:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return RangeFlag.LOW
+        if self.high is not None and (value > self.high or (value == self.high and not self.high_inclusive)):
+            return RangeFlag.HIGH
+        return None
+
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_BETWEEN = re.compile(rf"^({_NUMBER})\s*(?:-|–|to)\s*({_NUMBER})$")
+_ONE_SIDED = re.compile(rf"^(>=|<=|≥|≤|>|<)\s*({_NUMBER})$")
+_PLAIN_VALUE = re.compile(rf"^{_NUMBER}$")
+
+
+def parse_reference_range(text: str) -> ReferenceRange | None:
+    """Read a laboratory's range as clinical systems print it, or None when it is words or malformed.
+
+    A range is only trusted when it reads one way: "5 - 1" or "1 - 2 - 3" give no range, hence no flag."""
+    words = " ".join(text.split())
+    if between := _BETWEEN.match(words):
+        low, high = float(between[1]), float(between[2])
+        return ReferenceRange(low=low, high=high) if low <= high else None
+    if one_sided := _ONE_SIDED.match(words):
+        sign, limit = one_sided[1], float(one_sided[2])
+        inclusive = sign in (">=", "<=", "≥", "≤")
+        if sign in (">", ">=", "≥"):
+            return ReferenceRange(low=limit, low_inclusive=inclusive)
+        return ReferenceRange(high=limit, high_inclusive=inclusive)
+    return None
+
+
+def range_flag(value: str, reference_range: str) -> RangeFlag | None:
+    """Low or high against the range, or None when inside it or when either cannot be read as a number:
+    a value such as "<5" or "Negative" is never guessed at."""
+    found = parse_reference_range(reference_range)
+    words = value.strip()
+    if found is None or not _PLAIN_VALUE.match(words):
+        return None
+    return found.flag(float(words))
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,12 @@ class PrescriptionOrder(Base):
     item_names: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[text_note]
     pharmacy_ods: Mapped[str] = mapped_column(String(10), default="")
+    # Where the patient will collect it (domain.prescriptions.Collection): their pharmacy (EPS) or the surgery.
+    collection: Mapped[str] = mapped_column(String(20), default="pharmacy", server_default="pharmacy")
     status: Mapped[str] = mapped_column(String(20), default="queued")
     external_id: Mapped[str] = mapped_column(String(64), default="")
     ready_by: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     rejection_reason: Mapped[text_note]
-    created_at: Mapped[created]
+    created_at: Mapped[created]  # when the patient asked: never changes, whenever it is delivered
+    sent_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)  # when the clinical system took it
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, created, intpk, str_code, str_short, utcnow
@@ -21,6 +21,9 @@ class Practice(Base):
     postcode: Mapped[str] = mapped_column(String(10), default="")
     phone: Mapped[str] = mapped_column(String(30), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
+    # Where the practice is (decimal degrees), so nearby pharmacies can be listed nearest first; None if unknown.
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     adapter_name: Mapped[str_code] = mapped_column(default="demo")
     adapter_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[created]
@@ -80,3 +83,5 @@ class Pharmacy(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     postcode: Mapped[str] = mapped_column(String(10), default="")
     phone: Mapped[str] = mapped_column(String(30), default="")
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -166,6 +166,26 @@ def deliver_message(
     return _deliver(uow, message_id, worker_id)
 
 
+def withdraw(uow: AbstractUnitOfWork, message_id: int) -> bool:
+    """Take back a pending message no worker holds, in the caller's transaction; False when it cannot be.
+
+    One conditional UPDATE decides the race with the workers: a worker claims with an UPDATE on the same row
+    that needs it pending and unleased, so exactly one of them changes it. A message under a lease, even a
+    stale one, may be in the clinical system already, so it is not withdrawn: it is delivered, and can then be
+    cancelled there. The caller commits (or rolls back) with its own change.
+    """
+    withdrawn = uow.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == MessageStatus.PENDING.value,
+            OutboxMessage.locked_by == "",
+        )
+        .values(status=MessageStatus.WITHDRAWN.value, last_error="withdrawn")
+    )
+    return bool(withdrawn.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def counts(uow: AbstractUnitOfWork) -> dict[MessageStatus, int]:
     """How many messages are pending, delivered and failed (for `flask outbox status`)."""
     rows = uow.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).tuples()

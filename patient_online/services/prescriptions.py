@@ -2,30 +2,37 @@
 
 Everything clinical goes through the practice's RepeatMedication port. An order is recorded with its
 idempotency key and put in the durable outbox in one transaction, then sent at once if the link works;
-when it does not, the outbox worker sends it later, exactly once.
+when it does not, the outbox worker sends it later, exactly once, unless the patient cancels it first (the
+outbox message is withdrawn, so it is never sent). The patient chooses where to collect it: their nominated
+pharmacy (sent electronically) or a paper prescription at the surgery. The time of an order is when the
+patient asked, whenever it reaches the practice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from patient_online.domain.access import Service
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, InputError, NotAllowed, NotFound
+from patient_online.domain.geo import Point, miles_text, nearest_first
 from patient_online.domain.patients import PatientRef
 from patient_online.domain.prescriptions import (
+    Collection,
     PrescriptionRules,
     RepeatItem,
     RepeatRequest,
     RequestStatus,
     TemplateLine,
+    move,
     note_problem,
     outstanding_item_ids,
     ready_by,
@@ -39,6 +46,11 @@ from patient_online.services.unit_of_work import AbstractUnitOfWork
 KIND = "prescription.request"
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,80}")
 CANNOT_CANCEL = "This request cannot be cancelled now, because your GP practice has already dealt with it."
+BEING_SENT = (
+    "We are sending this request to your GP practice at the moment, so it cannot be cancelled yet. "
+    "Try again in a few minutes."
+)
+CHOOSE_COLLECTION = "Select where you want to collect your prescription"
 
 
 def rules_for(practice: Practice) -> PrescriptionRules:
@@ -65,10 +77,16 @@ class PharmacyInfo:
     address: str
     postcode: str
     phone: str
+    distance_miles: float | None = None  # from the patient's GP practice, when both places are known
 
     @classmethod
-    def of(cls, row: Pharmacy) -> PharmacyInfo:
-        return cls(row.ods_code, row.name, row.address, row.postcode, row.phone)
+    def of(cls, row: Pharmacy, distance_miles: float | None = None) -> PharmacyInfo:
+        return cls(row.ods_code, row.name, row.address, row.postcode, row.phone, distance_miles)
+
+    @property
+    def distance(self) -> str:
+        """The distance from the practice as the page shows it ("0.4 miles"), or "" when unknown."""
+        return miles_text(self.distance_miles) if self.distance_miles is not None else ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,9 @@ class OrderSummary:
     pharmacy_ods: str
     ready_by: dt.date | None
     external_id: str
+    collection: Collection = Collection.PHARMACY
+    requested_at: dt.datetime | None = None  # when the patient asked
+    sent_at: dt.datetime | None = None  # when the practice's system took it (later, if it was queued)
 
     @classmethod
     def of(cls, row: PrescriptionOrder) -> OrderSummary:
@@ -95,7 +116,15 @@ class OrderSummary:
             pharmacy_ods=row.pharmacy_ods,
             ready_by=row.ready_by,
             external_id=row.external_id,
+            collection=Collection(row.collection),
+            requested_at=row.created_at,
+            sent_at=row.sent_at,
         )
+
+    @property
+    def request_id(self) -> str:
+        """The id the requests pages use for this order (the clinical system's, once it holds it)."""
+        return self.external_id or f"order-{self.id}"
 
 
 # The template ---------------------------------------------------------------------------------------------
@@ -153,11 +182,13 @@ def order_repeats(
     note: str,
     idempotency_key: str,
     offered: Mapping[str, str] | None = None,
+    collection: Collection | None = None,
 ) -> OrderResult:
     """Ask the practice for repeat items once, whatever happens to the link (rules 12, 13, 15).
 
     ``offered`` holds the items (id -> name) the order form showed; they are trusted only when the clinical
-    system cannot be reached to check the order again, so the request can still be queued.
+    system cannot be reached to check the order again, so the request can still be queued. ``collection`` is
+    where the patient will collect it; None (a form that did not ask) means their nominated pharmacy.
     """
     acting.require(Service.PRESCRIPTIONS)
     key = idempotency_key.strip()
@@ -174,9 +205,12 @@ def order_repeats(
     wanted = list(dict.fromkeys(i for i in item_ids if i))
     if not wanted:
         raise InputError("Select at least one medicine to order", "items")
-    pharmacy = _pharmacy(uow, acting.patient.nominated_pharmacy_ods)
-    if pharmacy is None:
-        raise InputError("Choose a pharmacy for your prescriptions before you order", "pharmacy")
+    collection = collection or Collection.PHARMACY
+    pharmacy = None
+    if collection is Collection.PHARMACY:
+        pharmacy = _pharmacy(uow, acting.patient.nominated_pharmacy_ods)
+        if pharmacy is None:
+            raise InputError("Choose a pharmacy for your prescriptions before you order", "pharmacy")
     try:
         names = _check_orderable(uow, acting, rules, wanted, offered or {})
     except InputError:
@@ -195,9 +229,11 @@ def order_repeats(
         item_ids=wanted,
         item_names=[names[i] for i in wanted],
         note=note,
-        pharmacy_ods=pharmacy.ods_code,
+        pharmacy_ods=pharmacy.ods_code if pharmacy else "",
+        collection=collection.value,
         status=RequestStatus.QUEUED.value,
         ready_by=ready_by(uow.today(), rules),
+        created_at=uow.now(),
     )
     uow.session.add(order)
     try:
@@ -205,7 +241,15 @@ def order_repeats(
         message = outbox.enqueue(
             uow, acting.practice.id, KIND, {"order_id": order.id, "patient_id": acting.patient.id}, key
         )
-        _audit(uow, acting, "prescription.ordered", order_id=order.id, items=len(wanted), pharmacy=pharmacy.ods_code)
+        _audit(
+            uow,
+            acting,
+            "prescription.ordered",
+            order_id=order.id,
+            items=len(wanted),
+            collection=collection.value,
+            pharmacy=pharmacy.ods_code if pharmacy else "",
+        )
         uow.commit()
     except IntegrityError:
         uow.rollback()  # a twin submission with the same key won the race: that one is the order
@@ -269,7 +313,7 @@ def order_for(uow: AbstractUnitOfWork, acting: Acting, order_id: int) -> OrderRe
 
 
 def _confirm(
-    uow: AbstractUnitOfWork, user: User, order: PrescriptionOrder, pharmacy: PharmacyInfo, practice: Practice
+    uow: AbstractUnitOfWork, user: User, order: PrescriptionOrder, pharmacy: PharmacyInfo | None, practice: Practice
 ) -> None:
     ready = f"{order.ready_by.day} {order.ready_by:%B %Y}" if order.ready_by else ""
     status = RequestStatus(order.status)
@@ -285,7 +329,8 @@ def _confirm(
     else:
         body = f"Your repeat prescription request has been sent to {practice.name}."
     if status is not RequestStatus.FAILED:
-        body += f" It should be ready at {pharmacy.name} by {ready}. Sign in to see its progress."
+        where = f"for you to collect from {practice.name}" if pharmacy is None else f"at {pharmacy.name}"
+        body += f" It should be ready {where} by {ready}. Sign in to see its progress."
     uow.send_email(user.email, "prescription_ordered", "Your repeat prescription request", body)
 
 
@@ -298,9 +343,12 @@ def _prepare_delivery(uow: AbstractUnitOfWork, message: OutboxMessage) -> Callab
     system = uow.clinical_systems.system_for(patient.practice)  # the outbox calls it with no transaction open
     ref = PatientRef(patient.practice.ods_code, patient.nhs_number, patient.clinical_id)
     item_ids, note, pharmacy, key = list(order.item_ids), order.note, order.pharmacy_ods, message.idempotency_key
+    collection, asked_at = Collection(order.collection), order.created_at
 
     def call() -> dict[str, Any]:
-        request = system.request_repeats(ref, item_ids, note, pharmacy, key)
+        request = system.request_repeats(
+            ref, item_ids, note, pharmacy, key, collection=collection, requested_at=asked_at
+        )
         return {"request_id": request.id, "status": request.status.value}
 
     return call
@@ -312,6 +360,7 @@ def _delivered(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:
         return
     was_queued_for_patient = message.attempts > 1  # the patient was told it is queued
     order.external_id = str(message.result.get("request_id", ""))
+    order.sent_at = uow.now()  # created_at stays: it is when the patient asked
     if RequestStatus(order.status) in (RequestStatus.QUEUED, RequestStatus.FAILED):
         order.status = RequestStatus(message.result.get("status") or RequestStatus.REQUESTED).value
     patient = uow.session.get_one(Patient, order.patient_id)
@@ -364,10 +413,29 @@ class RequestLine:
     request: RepeatRequest
     ready_by: dt.date | None  # the gateway's estimate, for the requests it sent
     pharmacy: PharmacyInfo | None
+    sent_at: dt.datetime | None = None  # when a request the gateway kept was sent on (None: at once, or unknown)
 
     @property
     def cancellable(self) -> bool:
         return self.request.status.cancellable
+
+    @property
+    def collection(self) -> Collection:
+        return self.request.collection
+
+    @property
+    def status_label(self) -> str:
+        """The status in words; an issued paper prescription is at the surgery, not sent to a pharmacy."""
+        if self.request.status is RequestStatus.ISSUED and self.collection is Collection.SURGERY:
+            return "Ready to collect"
+        return self.request.status.label
+
+    @property
+    def collect_from(self) -> str:
+        """Where the patient collects it, in the words the requests page shows."""
+        if self.collection is Collection.SURGERY:
+            return "Paper prescription to collect from your GP practice"
+        return self.pharmacy.name if self.pharmacy else "Your nominated pharmacy"
 
 
 @dataclass(frozen=True)
@@ -398,15 +466,23 @@ def list_requests(uow: AbstractUnitOfWork, acting: Acting) -> RequestHistory:
     lines = []
     for r in _merge(orders, clinical_requests):
         order = by_external.get(r.id) or by_local.get(r.id)
-        lines.append(RequestLine(r, order.ready_by if order else None, pharmacies.get(r.pharmacy_ods)))
+        sent_late = order.sent_at if order and order.sent_at and order.sent_at - order.created_at > LATE else None
+        lines.append(RequestLine(r, order.ready_by if order else None, pharmacies.get(r.pharmacy_ods), sent_late))
     _audit(uow, acting, "prescription.requests_viewed", requests=len(lines))
     uow.commit()
     return RequestHistory(lines, up_to_date)
 
 
 def cancel_request(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> RepeatRequest:
-    """Withdraw a request the practice has not acted on yet (rule 13)."""
+    """Withdraw a request the practice has not acted on yet (rule 13): one still queued here is taken out of
+    the outbox before it is sent; one the practice holds is cancelled in its clinical system."""
     acting.require(Service.PRESCRIPTIONS)
+    order_id: int | None = None
+    if request_id.startswith("order-"):
+        queued = _cancel_queued(uow, acting, request_id)
+        if isinstance(queued, RepeatRequest):
+            return queued
+        order_id, request_id = queued  # sent meanwhile: the practice holds it now, under this id
     system, ref = uow.clinical(acting.practice), acting.ref
     uow.release()
     current = next((r for r in system.list_requests(ref) if r.id == request_id), None)
@@ -418,16 +494,47 @@ def cancel_request(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> 
     if cancelled.status is not RequestStatus.CANCELLED:
         raise DomainError(CANNOT_CANCEL)
     uow.writing()
-    order = uow.session.scalar(
-        select(PrescriptionOrder).where(
-            PrescriptionOrder.patient_id == acting.patient.id, PrescriptionOrder.external_id == request_id
-        )
-    )
+    mine = PrescriptionOrder.id == order_id if order_id is not None else PrescriptionOrder.external_id == request_id
+    order = uow.session.scalar(select(PrescriptionOrder).where(PrescriptionOrder.patient_id == acting.patient.id, mine))
     if order is not None:
         order.status = RequestStatus.CANCELLED.value
     _audit(uow, acting, "prescription.cancelled", request_id=request_id, order_id=order.id if order else None)
     uow.commit()
     return cancelled
+
+
+def _cancel_queued(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> RepeatRequest | tuple[int, str]:
+    """Cancel an order still in the outbox; when it was sent before the patient asked, the order's id and its
+    clinical id instead (to cancel it in the clinical system).
+
+    The outbox message is withdrawn in the same transaction that marks the order cancelled, by a conditional
+    update that a worker's claim cannot overtake (services.outbox.withdraw): either the worker has it, and it
+    is sent, or it is withdrawn and never sent.
+    """
+    number = request_id.removeprefix("order-")
+    uow.writing()
+    valid = number.isdigit() and len(number) <= 10 and int(number) < 2**31
+    order = uow.session.get(PrescriptionOrder, int(number), populate_existing=True) if valid else None
+    if order is None or order.patient_id != acting.patient.id:
+        uow.rollback()
+        raise NotFound("We could not find that request.")
+    if order.external_id:
+        sent = (order.id, order.external_id)
+        uow.rollback()
+        return sent
+    if RequestStatus(order.status) is not RequestStatus.QUEUED:
+        uow.rollback()
+        raise DomainError(CANNOT_CANCEL)
+    message = uow.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.kind == KIND, OutboxMessage.idempotency_key == order.idempotency_key)
+    )
+    if message is None or not outbox.withdraw(uow, message.id):
+        uow.rollback()
+        raise DomainError(BEING_SENT)
+    order.status = move(RequestStatus.QUEUED, RequestStatus.CANCELLED).value
+    _audit(uow, acting, "prescription.cancelled", request_id=request_id, order_id=order.id, before_sending=True)
+    uow.commit()
+    return _as_request(order)
 
 
 def request_for(uow: AbstractUnitOfWork, acting: Acting, request_id: str) -> RequestLine:
@@ -519,6 +626,7 @@ def _tell(uow: AbstractUnitOfWork, order: PrescriptionOrder, subject: str, body:
 
 
 OUTSTANDING = [status.value for status in RequestStatus if status.outstanding]
+LATE = dt.timedelta(minutes=1)  # sent this long after the patient asked: the requests page says when
 
 
 def _orders(uow: AbstractUnitOfWork, patient_id: int, outstanding_only: bool = False) -> list[PrescriptionOrder]:
@@ -536,24 +644,36 @@ def _orders(uow: AbstractUnitOfWork, patient_id: int, outstanding_only: bool = F
 
 def _merge(orders: Iterable[PrescriptionOrder], clinical_requests: Iterable[RepeatRequest]) -> list[RepeatRequest]:
     """The clinical system's requests plus the gateway's orders it does not hold (yet), newest first."""
-    known = list(clinical_requests)
+    ours = {o.external_id: o for o in orders if o.external_id}
+    # The gateway's own copy says when the patient asked and where they collect it; a clinical system may know
+    # only when the request reached it (a queued order is sent later).
+    known = [
+        replace(r, requested_at=ours[r.id].created_at, collection=Collection(ours[r.id].collection))
+        if r.id in ours
+        else r
+        for r in clinical_requests
+    ]
     ids = {r.id for r in known}
     for order in orders:
         if order.external_id and order.external_id in ids:
             continue
-        known.append(
-            RepeatRequest(
-                id=order.external_id or f"order-{order.id}",
-                item_ids=tuple(order.item_ids),
-                item_names=tuple(order.item_names),
-                status=RequestStatus(order.status),
-                requested_at=order.created_at,
-                note=order.note,
-                rejection_reason=order.rejection_reason,
-                pharmacy_ods=order.pharmacy_ods,
-            )
-        )
+        known.append(_as_request(order))
     return sorted(known, key=lambda r: r.requested_at, reverse=True)
+
+
+def _as_request(order: PrescriptionOrder) -> RepeatRequest:
+    """The gateway's copy of an order as a request (for those the clinical system does not hold, or not yet)."""
+    return RepeatRequest(
+        id=order.external_id or f"order-{order.id}",
+        item_ids=tuple(order.item_ids),
+        item_names=tuple(order.item_names),
+        status=RequestStatus(order.status),
+        requested_at=order.created_at,
+        note=order.note,
+        rejection_reason=order.rejection_reason,
+        pharmacy_ods=order.pharmacy_ods,
+        collection=Collection(order.collection),
+    )
 
 
 def _audit(uow: AbstractUnitOfWork, acting: Acting, action: str, **detail: Any) -> AuditEvent:
@@ -580,9 +700,11 @@ def nominated_pharmacy(uow: AbstractUnitOfWork, acting: Acting) -> PharmacyInfo 
 
 
 def search_pharmacies(uow: AbstractUnitOfWork, acting: Acting, query: str = "") -> list[PharmacyInfo]:
-    """Pharmacies whose name, town or postcode matches ``query`` (all of them when it is empty)."""
+    """Pharmacies whose name, town or postcode matches ``query`` (all of them when it is empty), nearest to the
+    patient's GP practice first; those whose distance is unknown follow, in alphabetical order."""
     acting.require(Service.PRESCRIPTIONS)
-    stmt = select(Pharmacy).order_by(Pharmacy.name)
+    origin = Point.of(acting.practice.latitude, acting.practice.longitude)
+    stmt = select(Pharmacy).order_by(*_nearest_order(origin), Pharmacy.name)
     words = query.strip()
     if words:
         squashed = re.sub(r"\s+", "", words).lower()
@@ -595,7 +717,25 @@ def search_pharmacies(uow: AbstractUnitOfWork, acting: Acting, query: str = "") 
                 func.lower(Pharmacy.ods_code) == squashed,
             )
         )
-    return [PharmacyInfo.of(row) for row in uow.session.scalars(stmt.limit(50))]
+    rows = uow.session.scalars(stmt.limit(50)).all()
+    return [PharmacyInfo.of(row, miles) for row, miles in nearest_first(rows, origin, _point, lambda r: r.name)]
+
+
+def _point(row: Pharmacy) -> Point | None:
+    return Point.of(row.latitude, row.longitude)
+
+
+def _nearest_order(origin: Point | None) -> list[Any]:
+    """ORDER BY terms that put the pharmacies nearest ``origin`` first, so the 50 shown are the nearest ones:
+    known places first, then a flat-Earth squared distance (plain arithmetic every database has; exact enough
+    to choose the nearest 50, which are then put in order by their haversine distance)."""
+    if origin is None:
+        return []
+    unknown = case((or_(Pharmacy.latitude.is_(None), Pharmacy.longitude.is_(None)), 1), else_=0)
+    squash = math.cos(math.radians(origin.latitude))
+    d_lat = Pharmacy.latitude - origin.latitude
+    d_lon = (Pharmacy.longitude - origin.longitude) * squash
+    return [unknown, d_lat * d_lat + d_lon * d_lon]
 
 
 @dataclass(frozen=True)

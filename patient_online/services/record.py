@@ -65,6 +65,36 @@ class RecordScope:
         """The date from which notes and documents are shown, or None when all (or none) are."""
         return self.access_start if self.level == RecordLevel.FULL else None
 
+    def section_intro(self, section: Section) -> str:
+        """The line above a section's entries: their order and, where dates matter, exactly what they cover.
+
+        At full access coded consultations are listed whatever their date and only their notes start at the
+        access start, so the page must not claim that the whole list starts there (documents do)."""
+        start = self.free_text_from
+        level_words = "this level of access" if self.is_proxy else "your level of access"
+        if section is Section.CONSULTATIONS and not self.shows_notes:
+            return (
+                "Newest first. You can see the date and reason of each consultation, and who it was with. "
+                f"The notes that clinicians wrote are not included at {level_words}."
+            )
+        if section is Section.CONSULTATIONS and start is not None:
+            return (
+                f"Newest first. Notes written by clinicians are shown for consultations from {_day(start)}. "
+                "Earlier consultations are listed without their notes."
+            )
+        if section is Section.DOCUMENTS and start is not None:
+            return f"Shown from {_day(start)}, newest first. Earlier documents are not shown online."
+        if section is Section.TEST_RESULTS:
+            return (
+                "Newest first. A result outside the normal range does not always mean something is wrong. "
+                "Your GP practice will contact you if you need to do anything."
+            )
+        return "Newest first."
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
 
 @dataclass(frozen=True)
 class RecordOverview:
@@ -108,7 +138,7 @@ def _require_section(acting: Acting, scope: RecordScope, section: Section) -> No
         practice = acting.practice
         contact = f"{practice.name} on {practice.phone}" if practice.phone else practice.name
         raise NotAllowed(
-            f"{whose} ({scope.level.label.lower()}) does not include {section.label.lower()}. "
+            f"{whose} ({scope.level.plain_label.lower()}) does not include {section.label.lower()}. "
             f"You can see {scope.level.includes}. To ask for more, contact {contact}."
         )
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from patient_online.domain.record import RecordEntry, Section
+from patient_online.domain.record import RangeFlag, RecordEntry, Section
 
 Json = dict[str, Any]
 
@@ -127,14 +127,22 @@ def _observation(entry: RecordEntry, patient: Json) -> Json:
     elif entry.value:
         resource["valueString"] = f"{entry.value} {entry.unit}".strip()
     if entry.outside_range:
-        resource["interpretation"] = [
-            {"coding": [{"system": INTERPRETATION, "code": "A", "display": "Abnormal"}], "text": "Outside range"}
-        ]
+        resource["interpretation"] = [_interpretation(entry)]
     if entry.reference_range:
         resource["referenceRange"] = [{"text": entry.reference_range}]
     if entry.free_text:
         resource["note"] = _note(entry)
     return resource
+
+
+def _interpretation(entry: RecordEntry) -> Json:
+    """Low or high when the reference range says which; otherwise only that the system flagged it."""
+    side = entry.range_flag
+    if side is RangeFlag.LOW:
+        return {"coding": [{"system": INTERPRETATION, "code": "L", "display": "Low"}], "text": side.label}
+    if side is RangeFlag.HIGH:
+        return {"coding": [{"system": INTERPRETATION, "code": "H", "display": "High"}], "text": side.label}
+    return {"coding": [{"system": INTERPRETATION, "code": "A", "display": "Abnormal"}], "text": "Outside range"}
 
 
 def _encounter(entry: RecordEntry, patient: Json) -> Json:

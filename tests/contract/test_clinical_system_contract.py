@@ -11,7 +11,7 @@ import pytest
 
 from patient_online.domain.appointments import AppointmentStatus, SlotQuery
 from patient_online.domain.errors import PatientNotFound, SlotUnavailable
-from patient_online.domain.prescriptions import PrescriptionType, RequestStatus
+from patient_online.domain.prescriptions import Collection, PrescriptionType, RequestStatus
 from patient_online.domain.record import Section
 
 Subject = Any  # conftest.ContractSubject (not importable without packages)
@@ -83,6 +83,29 @@ def test_same_idempotency_key_makes_one_request(contract_system: Subject) -> Non
     assert set(first.item_ids) == set(items)
     requests = contract_system.system.list_requests(contract_system.patient)
     assert [r.id for r in requests].count(first.id) == 1
+
+
+@pytest.mark.parametrize("collection", list(Collection))
+def test_a_request_keeps_where_it_is_collected_and_when_the_patient_asked(
+    contract_system: Subject, collection: Collection
+) -> None:
+    """A request queued while the link was down is sent later with the time the patient asked; a paper
+    prescription at the surgery is asked for as such, and read back as such, with the patient's note intact."""
+    asked = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).replace(microsecond=0)
+    pharmacy = "" if collection is Collection.SURGERY else "FA101"
+    made = contract_system.system.request_repeats(
+        contract_system.patient,
+        _orderable(contract_system)[:1],
+        "Going away on Friday",
+        pharmacy,
+        str(uuid.uuid4()),
+        collection=collection,
+        requested_at=asked,
+    )
+    assert made.collection is collection and made.requested_at == asked
+    [listed] = [r for r in contract_system.system.list_requests(contract_system.patient) if r.id == made.id]
+    assert listed.collection is collection and listed.requested_at == asked
+    assert listed.note == "Going away on Friday" and listed.pharmacy_ods == pharmacy
 
 
 def test_cancel_request(contract_system: Subject) -> None:

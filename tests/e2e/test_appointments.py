@@ -22,8 +22,8 @@ def _pick_a_later_time(page: Any) -> str:
     """On a slots page, go to later dates (beyond the cancellation cutoff) and choose the first time."""
     page.click("a[rel=next]")
     page.wait_for_load_state()
-    first = page.locator("details[open] a.app-slot").first
-    time_text = first.locator(".app-slot__time").inner_text()
+    first = page.locator("details[open] a.app-time").first
+    time_text = first.locator(".app-time__time").inner_text()
     first.click()
     return str(time_text)
 
@@ -32,14 +32,16 @@ def test_book_change_and_cancel_an_appointment(page: Any, tmp_path: Path) -> Non
     errors = _watch_console(page)
     sign_in(page, "patient2.y02001@example.com")
     page.wait_for_url("**/home")
-    page.click("a:has-text('Online appointments')")
+    page.goto("/appointments")  # the home page's wording is tested with the home page
     page.wait_for_url("**/appointments")
     assert page.locator("h1").inner_text() == "Your appointments"
 
     page.click("a:has-text('Book an appointment')")
+    page.wait_for_url("**/appointments/book")
+    page.click("a:has-text('See every time a week at a time')")  # the week page, for a wide screen
     page.wait_for_url("**/appointments/slots")
     assert page.locator("h1").inner_text() == "Book an appointment"
-    assert page.locator("details[open] a.app-slot").count() > 0
+    assert page.locator("details[open] a.app-time").count() > 0
     screenshot(page, "appointments-slots-desktop")
 
     booked_time = _pick_a_later_time(page)

@@ -47,7 +47,7 @@ def test_register_request_link_approve_and_use_services(browser: Any, live_serve
     patient.click("button:has-text('Send me codes by email')")
     patient.fill("input[name=code]", latest_code(live_database, EMAIL))
     patient.click("button:has-text('Continue')")
-    patient.click("a:has-text('Link my account')")
+    patient.click("a:has-text('Link your account to your GP record')")
 
     born = str(person["date_of_birth"])
     year, month, day = born.split("-")
@@ -70,8 +70,8 @@ def test_register_request_link_approve_and_use_services(browser: Any, live_serve
     reception.click(f"a:has-text('Check'):has-text('{person['family_name']}')")
     screenshot(reception, "identity-reception-check")
     reception.check("input[value=documents]")
-    reception.check("#doc-passport")
-    reception.check("#doc-utility_bill")
+    reception.check("input[name=approve-documents][value=passport]")
+    reception.check("input[name=approve-documents][value=utility_bill]")
     reception.click("button:has-text('Approve and link')")
     assert "is verified and linked" in reception.inner_text("main")
 

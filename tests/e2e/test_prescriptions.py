@@ -1,5 +1,6 @@
 """Repeat prescriptions in a real browser: a patient orders two items on a phone, practice staff approve them
-on the demo clinical system's screen, and the patient sees them approved."""
+on the demo clinical system's screen, and the patient sees them approved; another orders a paper prescription
+to collect from the surgery."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_patient_orders_two_items_and_sees_them_approved(phone: Any, browser: An
     boxes.nth(0).check()
     boxes.nth(1).check()
     phone.fill("textarea[name=note]", "I am away from the 20th, please.")
+    phone.check("input[name=collection][value=pharmacy]")
     screenshot(phone, "prescriptions-order-phone")
     phone.click("button:has-text('Send request')")
     phone.wait_for_url("**/prescriptions/orders/*")
@@ -59,3 +61,50 @@ def test_patient_orders_two_items_and_sees_them_approved(phone: Any, browser: An
     phone.goto("/prescriptions/pharmacy?q=Kingsbridge")
     screenshot(phone, "prescriptions-pharmacy-phone")
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+SURGERY_PATIENT = "patient.y02002@example.com"  # Hillview Surgery; no other browser test orders for them
+
+
+def test_patient_orders_a_paper_prescription_to_collect_from_the_surgery_on_a_phone(phone: Any) -> None:
+    sign_in(phone, SURGERY_PATIENT)
+    phone.wait_for_url("**/home")
+    phone.goto("/prescriptions/order")
+    assert phone.locator("h1").inner_text() == "Order a repeat prescription"
+    first = phone.locator("input[name=items]").first
+    item = phone.locator(f"label[for={first.get_attribute('id')}]").inner_text()
+    first.check()
+
+    # Not choosing where to collect it is an error that says what to do.
+    phone.click("button:has-text('Send request')")
+    assert "Select where you want to collect your prescription" in phone.locator(".nhsuk-error-summary").inner_text()
+    phone.locator("input[name=items]").first.check()
+    surgery = phone.get_by_label("Collect a paper prescription from Hillview Surgery")
+    surgery.check()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    screenshot(phone, "prescriptions-order-surgery-phone")
+    phone.click("button:has-text('Send request')")
+
+    phone.wait_for_url("**/prescriptions/orders/*")
+    assert "Request sent" in phone.locator("h1").inner_text()
+    collect = phone.locator("#collect-from").inner_text()
+    assert "Hillview Surgery (paper prescription)" in collect
+    assert "a paper prescription will be ready for you at the reception desk" in phone.inner_text("body")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(phone, "prescriptions-confirmation-surgery-phone")
+
+    phone.goto("/prescriptions/requests")
+    latest = phone.locator(".app-request").first
+    assert item in latest.inner_text()
+    assert "Paper prescription to collect from your GP practice" in latest.inner_text()
+    screenshot(phone, "prescriptions-requests-surgery-phone")
+    latest.locator("a:has-text('Cancel this request')").click()
+    assert phone.locator("h1").inner_text() == "Are you sure you want to cancel this request?"
+    screenshot(phone, "prescriptions-cancel-phone")
+    phone.click("button:has-text('Yes, cancel this request')")
+    phone.wait_for_url("**/prescriptions/requests")
+    assert "Cancelled" in phone.locator(".app-request").first.inner_text()
+
+    phone.goto("/prescriptions/pharmacy")
+    assert "miles from Hillview Surgery" in phone.locator(".app-pharmacy-list li").first.inner_text()
+    screenshot(phone, "prescriptions-pharmacies-near-phone")

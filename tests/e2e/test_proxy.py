@@ -32,11 +32,15 @@ def test_a_parent_books_an_appointment_for_their_child(page: Any) -> None:
     assert page.locator("h1").inner_text().endswith("'s services")
     screenshot(page, "proxy-acting-home-desktop")
 
-    page.click("a:has-text('Online appointments')")
+    page.click("main a:has-text('Appointments')")
     page.wait_for_url("**/appointments")
     assert "You are acting for" in page.locator(".app-acting-banner").inner_text()
     page.click("a:has-text('Book an appointment')")
-    page.wait_for_url("**/appointments/slots**")
+    page.wait_for_url("**/appointments/book")
+    page.click("a.app-choice:has-text('Any type')")
+    page.wait_for_url("**/appointments/book/days*")
+    page.locator("a.app-choice--day").first.click()
+    page.wait_for_url("**/appointments/book/times*")
     page.locator("a.app-slot").first.click()
     assert page.locator("h1").inner_text() == "Book this appointment"
     assert "You are booking for" in page.inner_text("main")

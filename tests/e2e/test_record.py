@@ -18,7 +18,7 @@ def test_patient_reads_two_sections_of_their_record(page: Any) -> None:
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     sign_in(page, PATIENT)
     page.wait_for_url("**/home")
-    page.click("a:has-text('GP record access')")
+    page.click("main a[href='/record']")
     page.wait_for_url("**/record")
     assert page.locator("h1").inner_text() == "Your GP health record"
     assert "Full record." in page.inner_text("main")
@@ -57,3 +57,22 @@ def test_record_overview_and_test_results_on_a_phone(phone: Any) -> None:
     screenshot(phone, "record-test-results-phone")
     phone.goto("/record/download")
     screenshot(phone, "record-printable-phone")
+
+
+def test_dates_and_past_medicines_read_honestly_on_a_phone(phone: Any) -> None:
+    """Full access: the consultations page says that only the notes start at the access start (earlier
+    consultations are listed without them); a stopped medicine is under past medicines."""
+    sign_in(phone, "patient2.y02001@example.com")
+    phone.wait_for_url("**/home")
+    phone.goto("/record/consultations")
+    main = phone.inner_text("main")
+    assert "Notes written by clinicians are shown for consultations from 31 October 2023" in main
+    assert "Shown from" not in main
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(phone, "record-consultations-phone")
+    phone.goto("/record/medications")
+    main = phone.inner_text("main")
+    assert main.index("Past medicines") < main.index("Naproxen 500mg tablets")
+    screenshot(phone, "record-medications-phone")
+    phone.goto("/record/test-results")
+    screenshot(phone, "record-test-results-flags-phone")

@@ -598,7 +598,8 @@ def test_crafted_post_is_refused_when_the_service_is_off(client: Any, sign_in: A
         db.session.commit()
     response = client.post(page, data={"reason": "x", "idempotency_key": "k", "at": at, "csrf_token": token})
     assert response.status_code == 403
-    assert client.get("/appointments").status_code == 403
+    for url in ("/appointments/slots", "/appointments/book", "/appointments/book/days"):
+        assert client.get(url).status_code == 403, url
     with app.app_context():
         assert db.session.scalar(select(func.count()).where(DemoAppointment.slot_id == slot_id)) == 0
 
@@ -757,3 +758,166 @@ def test_a_second_tab_booking_the_same_slot_answers_with_the_confirmation_and_re
         patient_id = acting_as(db.session, PATIENT).patient.id
         assert len(events(db.session, "appointment.booked", patient_id)) == 1
         assert len([n for n in notifications(db.session, PATIENT) if n.template == "appointment_booked"]) == 1
+
+
+# Appointments switched off: what the patient holds stays visible, read-only -------------------------------------
+def _text(html: str) -> str:
+    """The page's words without its tags, as a person reads them."""
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
+
+
+@pytest.mark.parametrize("switched_off", ["for everyone", "for this patient"])
+def test_with_appointments_switched_off_the_list_is_read_only_with_the_phone(
+    client: Any, sign_in: Any, app: Any, switched_off: str
+) -> None:
+    sign_in(PATIENT)
+    appointment_id = book_through_pages(client, "Sore throat")
+    with app.app_context():
+        if switched_off == "for everyone":
+            [switch] = [s for s in practice(db.session).switches if s.service == "appointments"]
+            switch.enabled, switch.message = False, "Online booking is paused while we change systems."
+        else:
+            acting_as(db.session, PATIENT).patient.appointments_enabled = False
+        db.session.commit()
+    response = client.get("/appointments")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, "the patient's own appointments are never hidden"
+    assert "Sore throat" in html and f"/appointments/{appointment_id}" in html
+    assert f"To cancel or change an appointment, call Riverside Medical Centre on {PHONE}" in _text(html)
+    assert ("paused while we change systems" in html) is (switched_off == "for everyone")
+    for link in ("/cancel", "/reschedule", "/appointments/book", "/appointments/slots"):
+        assert f'{link}"' not in html and f"{link}?" not in html, link
+    shown = client.get(f"/appointments/{appointment_id}").get_data(as_text=True)
+    assert "call Riverside Medical Centre on" in shown and "Cancel appointment" not in shown
+    assert client.get(f"/appointments/{appointment_id}/calendar.ics").status_code == 200
+    assert client.submit(f"/appointments/{appointment_id}/cancel", {"reason": ""}).status_code == 403
+
+
+def test_a_proxy_not_allowed_appointments_still_cannot_see_them(client: Any, sign_in: Any, app: Any) -> None:
+    sign_in(PARENT)
+    with app.app_context():
+        current = acting_as(db.session, PARENT, child=True)
+        assert current.proxy is not None
+        current.proxy.can_appointments = False
+        db.session.commit()
+        child_id = current.patient.id
+    with client.raw.session_transaction() as flask_session:
+        flask_session["acting_for"] = child_id
+    assert client.get("/appointments").status_code == 403
+
+
+def test_no_appointment_page_lowers_the_practices_name(client: Any, sign_in: Any, app: Any) -> None:
+    sign_in(PATIENT)
+    appointment_id = book_through_pages(client)
+    with app.app_context():
+        practice(db.session).cancellation_cutoff_hours = 24 * 60
+        db.session.commit()
+    for url in ("/appointments", f"/appointments/{appointment_id}", f"/appointments/{appointment_id}/cancel"):
+        html = client.get(url).get_data(as_text=True)
+        assert "riverside medical centre" not in html, url
+        assert f"Riverside Medical Centre on {PHONE}" in _text(html), url
+
+
+# Finding a time, phone first ------------------------------------------------------------------------------------
+TIME_LINK = re.compile(r'<span class="app-time__time">([^<]+)</span>')
+
+
+def _minutes(label: str) -> int:
+    """'9:10am' -> minutes after midnight."""
+    moment = dt.datetime.strptime(label.strip().upper(), "%I:%M%p")
+    return moment.hour * 60 + moment.minute
+
+
+def test_times_within_a_day_are_in_time_order_not_grouped_by_clinician(
+    client: Any, sign_in: Any, app: Any, fake: Any
+) -> None:
+    day = (NOW + dt.timedelta(days=3)).astimezone(service.LONDON).date()
+    for sid, hour, minute, who in (("a", 9, 0, GP), ("b", 9, 10, NURSE), ("c", 9, 20, GP), ("d", 14, 0, NURSE)):
+        start = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=service.LONDON).astimezone(dt.UTC)
+        slot_type = "Nurse appointment" if who is NURSE else "GP appointment"
+        fake.slots[sid] = Slot(sid, start, start + dt.timedelta(minutes=10), slot_type, who, DeliveryMode.VIDEO)
+    sign_in(PATIENT)
+    times = client.get(f"/appointments/book/times?day={day.isoformat()}").get_data(as_text=True)
+    shown = TIME_LINK.findall(times)
+    assert shown == ["9:00am", "9:10am", "9:20am", "2:00pm"]
+    assert times.index("Nurse Mary Seacole") < times.index("9:20am"), "each time names its clinician"
+    week = client.get(f"/appointments/slots?start={day.isoformat()}").get_data(as_text=True)
+    first_day = week[week.index("app-slot-day") :]
+    first_day = first_day[: first_day.find("</details>")]
+    in_week = [_minutes(t) for t in TIME_LINK.findall(first_day)]
+    assert in_week == sorted(in_week) and len(in_week) == 4
+
+
+def _links(html: str, path: str) -> list[str]:
+    return [unquote(h).replace("&amp;", "&") for h in re.findall(rf'href="({re.escape(path)}[^"]*)"', html)]
+
+
+def test_book_the_first_time_of_any_type_in_three_steps(client: Any, sign_in: Any, app: Any) -> None:
+    sign_in(PATIENT)
+    index = client.get("/appointments").get_data(as_text=True)
+    assert 'href="/appointments/book"' in index
+    types = client.get("/appointments/book").get_data(as_text=True)
+    assert "Choose a type of appointment" in types and "Any type" in types and "GP appointment" in types
+    days_link = _links(types, "/appointments/book/days")[0]
+    days = client.get(days_link).get_data(as_text=True)
+    assert "Choose a day" in days and "Change filters" in days
+    day_links = _links(days, "/appointments/book/times")
+    assert 1 <= len(day_links) <= service.DAYS_SHOWN
+    counts = [int(n) for n in re.findall(r'app-choice__count">(\d+) times?<', days)]
+    assert len(counts) == len(day_links) and all(n > 0 for n in counts)
+    times = client.get(day_links[0]).get_data(as_text=True)
+    assert "Choose a time on" in times
+    shown = [_minutes(t) for t in TIME_LINK.findall(times)]
+    assert len(shown) == counts[0] and shown == sorted(shown)
+    found = SLOT_LINK.search(times)
+    assert found
+    page, at = f"/appointments/slots/{found.group(1)}?at={found.group(2)}", unquote(found.group(2))
+    form = client.get(page).get_data(as_text=True)
+    assert f'href="{day_links[0].split("&")[0]}' in form.replace("&amp;", "&"), "back to the times of that day"
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', form)
+    assert key
+    response = client.submit(page, {"reason": "Cough", "idempotency_key": key.group(1), "at": at}, page=page)
+    assert response.status_code == 302 and "/booked" in response.headers["Location"]
+    assert "Appointment booked" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_filters_narrow_the_days_and_a_day_without_matches_says_what_to_do(client: Any, sign_in: Any) -> None:
+    sign_in(PATIENT)
+    days = client.get("/appointments/book/days?type=Blood+test&how=video").get_data(as_text=True)
+    assert "No appointments available" in days and PHONE in days
+    assert "<details" in days and " open" in days.split("<details", 1)[1].split(">", 1)[0], "filters shown"
+    nurse = client.get("/appointments/book/days?type=Nurse+appointment").get_data(as_text=True)
+    for link in _links(nurse, "/appointments/book/times"):
+        assert "type=Nurse+appointment" in link
+    assert client.get("/appointments/book/times").status_code == 404
+
+
+def test_the_booking_steps_run_as_few_statements_as_the_week_page(
+    client: Any, sign_in: Any, seeded_engine: Any
+) -> None:
+    """Each step makes one search of the practice's book (the demo system's own query counts too): no more
+    statements than the week page's budget (tests/integration/test_page_statements.py)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "SAVEPOINT" not in statement.upper():
+            seen.append(statement)
+
+    sign_in(PATIENT)
+    day = client.get("/appointments/book/days").get_data(as_text=True)
+    times = _links(day, "/appointments/book/times")[0]
+    pages = ["/appointments/book", "/appointments/book/days", times, "/appointments/slots"]
+    for url in pages:
+        client.get(url)  # once first: a page's first visit may fill a cache the others then use
+    event.listen(seeded_engine, "before_cursor_execute", note)
+    try:
+        counts = {}
+        for url in pages:
+            seen.clear()
+            assert client.get(url).status_code == 200, url
+            counts[url] = len(seen)
+    finally:
+        event.remove(seeded_engine, "before_cursor_execute", note)
+    assert all(n <= 3 for n in counts.values()), counts

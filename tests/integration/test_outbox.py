@@ -371,3 +371,169 @@ def test_two_workers_side_by_side_deliver_every_message_once_and_stop_on_sigterm
     assert all(m.attempts == 1 for m in messages(engine, keys)), "a message was claimed twice"
     assert sum(w.delivered() for w in workers) == len(keys)
     assert all(w.delivered() > 0 for w in workers), [w.lines for w in workers]
+
+
+# Cancelling a queued order races the worker that would send it (issue 21) ----------------------------------
+class Race:
+    """An app on the module's own database (real connections, not the rolled-back one), a fake clinical
+    system for Riverside, and a unit of work per thread, as the web request and the worker each have."""
+
+    def __init__(self, engine: Engine, fake: FakeClinicalSystem) -> None:
+        from patient_online import create_app
+        from tests.conftest import TEST_SETTINGS
+
+        self.engine, self.fake = engine, fake
+        self.app = create_app({**TEST_SETTINGS, "DATABASE_ENGINE": engine, "OUTBOX_BACKOFF_BASE": 0.0})
+        wiring.override_clinical(self.app, "Y02001", fake)
+        with Session(engine) as s:
+            nhs = s.scalars(select(Patient.nhs_number).where(Patient.clinical_id == "Y02001-P001")).one()
+        fake.templates[nhs] = [
+            RepeatItem("Y02001-P001-M01", "Amlodipine 5mg tablets", "One a day", "28", PrescriptionType.REPEAT)
+        ]
+
+    def uow(self, session: Session) -> Any:
+        return wiring.uow_factory(self.app)(session)
+
+    def cancel(self, order_id: int) -> str:
+        """Cancel as the patient, on a connection of its own: "cancelled", or the refusal's words."""
+        from patient_online.domain.errors import DomainError
+        from patient_online.services.access import acting_for
+
+        with self.app.app_context(), Session(self.engine) as s:
+            user = s.scalars(select(User).where(User.email == PATIENT)).one()
+            acting = acting_for(s, user, None)
+            assert acting is not None
+            s.rollback()
+            try:
+                rx.cancel_request(self.uow(s), acting, f"order-{order_id}")
+            except DomainError as exc:
+                return exc.message
+            return "cancelled"
+
+    def deliver(self, worker: str) -> list[outbox.Outcome]:
+        with self.app.app_context(), Session(self.engine) as s:
+            return self.deliver_in(s, worker)
+
+    def deliver_in(self, s: Session, worker: str) -> list[outbox.Outcome]:
+        return outbox.deliver_due(self.uow(s), worker).outcomes
+
+    def state(self, key: str) -> tuple[str, str, int]:
+        """The order's status, its message's status, and how many requests the clinical system holds for it."""
+        with Session(self.engine) as s:
+            order = s.scalars(select(PrescriptionOrder).where(PrescriptionOrder.idempotency_key == key)).one()
+            message = s.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).one()
+            held = [r for _, r, k in self.fake.requests.values() if k == key]
+            return order.status, message.status, len(held)
+
+
+def queued_order_id(engine: Engine, key: str) -> int:
+    enqueue_orders(engine, [key])
+    with Session(engine) as s:
+        return int(s.scalars(select(PrescriptionOrder.id).where(PrescriptionOrder.idempotency_key == key)).one())
+
+
+@pytest.fixture
+def race(worker_db: tuple[str, Engine]) -> Race:
+    return Race(worker_db[1], FakeClinicalSystem())
+
+
+def test_a_queued_order_cancelled_while_a_worker_is_sending_it_is_sent_and_the_cancel_refused(race: Race) -> None:
+    """The worker holds the message and is inside the clinical call: the cancel must not pretend to win."""
+    key = f"race-send-{os.urandom(6).hex()}"
+    order_id = queued_order_id(race.engine, key)
+    inside, release = threading.Event(), threading.Event()
+    real = race.fake.request_repeats
+
+    def slow_request(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    race.fake.request_repeats = slow_request  # type: ignore[method-assign]
+    outcomes: list[list[outbox.Outcome]] = []
+    worker = threading.Thread(target=lambda: outcomes.append(race.deliver("w-race")))
+    worker.start()
+    assert inside.wait(10)
+    assert race.cancel(order_id) == rx.BEING_SENT
+    release.set()
+    worker.join(10)
+    assert outcomes == [[outbox.Outcome.DELIVERED]]
+    assert race.state(key) == ("requested", "delivered", 1)
+    assert race.cancel(order_id) == "cancelled"  # now the practice holds it: cancelled there
+    assert race.state(key)[0] == "cancelled"
+    assert next(r for _, r, k in race.fake.requests.values() if k == key).status is RequestStatus.CANCELLED
+
+
+def test_a_worker_that_comes_while_the_cancel_commits_never_sends_the_order(
+    race: Race, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel has withdrawn the message but not yet committed when a worker looks for work: the worker
+    waits for it (SQLite's write lock) or skips the locked row (PostgreSQL), and never sends it."""
+    key = f"race-cancel-{os.urandom(6).hex()}"
+    order_id = queued_order_id(race.engine, key)
+    withdrawn, go = threading.Event(), threading.Event()
+    real = outbox.withdraw
+
+    def withdraw_then_wait(uow: Any, message_id: int) -> bool:
+        done = real(uow, message_id)
+        withdrawn.set()
+        go.wait(1.0)  # the worker runs meanwhile; on SQLite it waits for this transaction
+        return done
+
+    monkeypatch.setattr(outbox, "withdraw", withdraw_then_wait)
+    answers: list[str] = []
+    canceller = threading.Thread(target=lambda: answers.append(race.cancel(order_id)))
+    canceller.start()
+    assert withdrawn.wait(10)
+    outcomes: list[list[outbox.Outcome]] = []
+    worker = threading.Thread(target=lambda: outcomes.append(race.deliver("w-race")))
+    worker.start()
+    time.sleep(0.3)
+    go.set()
+    canceller.join(15)
+    worker.join(15)
+    assert answers == ["cancelled"]
+    assert outcomes == [[]]
+    assert race.deliver("w-later") == []
+    assert race.state(key) == ("cancelled", "withdrawn", 0)
+    assert "request_repeats" not in race.fake.calls
+
+
+@pytest.mark.slow
+def test_cancel_and_worker_started_together_never_both_win(race: Race) -> None:
+    """Many rounds of a cancel and a worker released at the same moment: either the order is withdrawn and the
+    clinical system never hears of it, or it is sent and the cancel says so or cancels it there; never a
+    cancelled order the practice still holds as requested, never a message both withdrawn and sent."""
+    results: set[tuple[str, str, int]] = set()
+    for n in range(12):
+        key = f"race-{n}-{os.urandom(6).hex()}"
+        order_id = queued_order_id(race.engine, key)
+        start = threading.Barrier(2)
+        answers: list[str] = []
+
+        def cancel(start: threading.Barrier = start, answers: list[str] = answers, order_id: int = order_id) -> None:
+            start.wait(5)
+            answers.append(race.cancel(order_id))
+
+        def work(start: threading.Barrier = start, worker: str = f"w-{n}") -> None:
+            start.wait(5)
+            race.deliver(worker)
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=work)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        order_status, message_status, held = race.state(key)
+        held_requests = [r for _, r, k in race.fake.requests.values() if k == key]
+        seen = (n, answers, order_status, message_status, [r.status for r in held_requests], race.fake.calls[-4:])
+        if message_status == "withdrawn":
+            assert (answers, order_status, held) == (["cancelled"], "cancelled", 0), seen
+        else:
+            assert message_status == "delivered" and held == 1, seen
+            if answers == ["cancelled"]:
+                assert order_status == "cancelled" and held_requests[0].status is RequestStatus.CANCELLED, seen
+            else:
+                assert answers == [rx.BEING_SENT] and order_status == "requested", seen
+        results.add((order_status, message_status, held))
+    assert results  # every round ended in one of the allowed states

@@ -21,7 +21,7 @@ from patient_online.domain.prescriptions import (
     RequestStatus,
     add_working_days,
 )
-from patient_online.models import AuditEvent, Notification, Practice, PrescriptionOrder, User
+from patient_online.models import AuditEvent, Notification, OutboxMessage, Practice, PrescriptionOrder, User
 from patient_online.services import prescriptions as rx
 from patient_online.services.access import Acting, acting_for, today
 from tests.fakes import FakeClinicalSystem
@@ -359,7 +359,7 @@ def test_patient_changes_the_nominated_pharmacy(client: Any, sign_in: Any) -> No
     assert "Your prescriptions will now go to Station Road Pharmacy." in page and "45 Station Road" in page
     bad = client.submit("/prescriptions/pharmacy", {"pharmacy": "NOPE"}, page="/prescriptions/pharmacy")
     assert bad.status_code == 400 and "Select a pharmacy from the list" in text(bad)
-    assert "Changed the nominated pharmacy" in text(client.get("/account/activity"))
+    assert "You changed your nominated pharmacy" in text(client.get("/account/activity"))
 
 
 def test_practice_staff_approve_on_the_demo_screen_and_the_patient_sees_it(client: Any, sign_in: Any, app: Any) -> None:
@@ -465,3 +465,149 @@ def test_a_double_submitted_queued_order_shows_its_confirmation_twice(
 
         assert db.session.scalar(select(func.count(PrescriptionOrder.id))) == 1
         assert len(emails(db.session)) == 1
+
+
+# Issue 21: where to collect it, pharmacies by distance, cancelling before sending, the request time ---------
+def test_patient_orders_a_paper_prescription_to_collect_from_the_surgery(client: Any, sign_in: Any, app: Any) -> None:
+    sign_in(PATIENT)
+    form_page = text(client.get("/prescriptions/order"))
+    assert "Where do you want to collect your prescription?" in form_page
+    assert "Your nominated pharmacy: Kingsbridge Pharmacy" in form_page
+    assert "Collect a paper prescription from Riverside Medical Centre" in form_page
+    assert not re.search(r'name="collection"[^>]*checked', form_page)  # the patient chooses
+
+    token, key = order_page(client)
+    form = {"csrf_token": token, "idempotency_key": key, "items": [SALBUTAMOL], "collection_asked": "1"}
+    unchosen = client.post("/prescriptions/order", data=form)
+    assert unchosen.status_code == 400 and rx.CHOOSE_COLLECTION in text(unchosen)
+
+    done = client.post("/prescriptions/order", data={**form, "collection": "surgery"})
+    assert done.status_code == 302
+    page = text(client.get(done.headers["Location"]))
+    assert "Request sent" in page
+    assert "Riverside Medical Centre (paper prescription)" in page and "Kingsbridge Pharmacy" not in page
+    assert "a paper prescription will be ready for you at the reception desk" in page
+    with app.app_context():
+        from patient_online.extensions import db
+
+        [held] = demo_requests(db.session)
+        assert (held.collection, held.pharmacy_ods) == ("surgery", "")
+        order = db.session.scalars(select(PrescriptionOrder)).one()
+        assert order.collection == "surgery"
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "prescription.ordered"))
+        assert event is not None and event.detail["collection"] == "surgery"
+        # The demo practice's staff see it, and issue it on paper.
+        [row] = [r for r in workflow.prescription_queue(db.session, "Y02001") if r.id == held.id]
+        assert row.collection.value == "surgery"
+    history = text(client.get("/prescriptions/requests"))
+    assert "Collect from:</strong> Paper prescription to collect from your GP practice" in history
+
+
+def test_a_form_opened_before_the_choice_existed_still_orders_to_the_nominated_pharmacy(
+    client: Any, sign_in: Any, app: Any
+) -> None:
+    sign_in(PATIENT)
+    token, key = order_page(client)
+    done = client.post(
+        "/prescriptions/order", data={"csrf_token": token, "idempotency_key": key, "items": [SALBUTAMOL]}
+    )
+    assert done.status_code == 302
+    assert "Kingsbridge Pharmacy (sent electronically)" in text(client.get(done.headers["Location"]))
+    with app.app_context():
+        from patient_online.extensions import db
+
+        [held] = demo_requests(db.session)
+        assert (held.collection, held.pharmacy_ods) == ("pharmacy", "FA101")
+
+
+def test_pharmacies_near_the_practice_are_nearest_first_with_miles(client: Any, sign_in: Any) -> None:
+    sign_in(PATIENT)
+    page = text(client.get("/prescriptions/pharmacy"))
+    assert "Pharmacies near your GP practice" in page
+    names = re.findall(r'<h3 class="nhsuk-card__heading nhsuk-heading-s">([^<]+)</h3>', page)
+    assert names[:4] == [
+        "Kingsbridge Pharmacy",
+        "Mill Lane Chemist",
+        "Greenway Pharmacy",
+        "Riverside Late Night Pharmacy",
+    ]
+    assert names[-1] == "Online Pharmacy Direct (distance selling)"  # no premises: no distance, listed last
+    distances = re.findall(r'<span class="app-distance">([^<]+)</span>', page)
+    assert distances[:2] == ["0.1 miles", "0.1 miles"] and len(distances) == 7
+    assert '<span class="app-distance">0.6 miles</span> from Riverside Medical Centre' in page
+
+
+def test_a_queued_order_is_cancelled_from_its_page_and_never_sent(
+    client: Any, sign_in: Any, app: Any, fake_link: FakeClinicalSystem, uow: Any
+) -> None:
+    from patient_online.services import outbox
+
+    sign_in(PATIENT)
+    token, key = order_page(client)
+    fake_link.down = True
+    form = {"csrf_token": token, "idempotency_key": key, "items": ["F1"], "collection": "surgery"}
+    done = client.post("/prescriptions/order", data={**form, "collection_asked": "1"})
+    confirmation = text(client.get(done.headers["Location"]))
+    assert "Request received" in confirmation and "Cancel this request before it is sent" in confirmation
+    history = text(client.get("/prescriptions/requests"))
+    assert "Waiting to be sent to your GP practice" in history and "Cancel this request" in history
+    with app.app_context():
+        from patient_online.extensions import db
+
+        order = db.session.scalars(select(PrescriptionOrder)).one()
+        asked = order.created_at
+    confirm = f"/prescriptions/requests/order-{order.id}/cancel"
+    page = text(client.get(confirm))
+    assert "Are you sure you want to cancel this request?" in page
+    assert "has not been sent to Riverside Medical Centre yet. If you cancel it, we will not send it." in page
+    assert client.submit(confirm, {}).status_code == 302
+    history = text(client.get("/prescriptions/requests"))
+    assert "Your request has been cancelled." in history and ">Cancelled<" in history
+    assert "Cancel this request" not in history
+
+    fake_link.down = False
+    with app.app_context():
+        from patient_online.extensions import db
+
+        assert outbox.deliver_due(uow, "w1").outcomes == []
+        assert fake_link.requests == {}
+        order = db.session.get_one(PrescriptionOrder, order.id)
+        assert order.status == "cancelled" and order.created_at == asked
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "prescription.cancelled"))
+        assert event is not None and event.detail["before_sending"] is True
+
+
+def test_requested_at_stays_the_time_the_patient_asked_after_a_late_delivery(
+    client: Any, sign_in: Any, app: Any, uow: Any
+) -> None:
+    """Queued at 09:00, sent at 11:30 by the worker through the demo clinical system: the requests page still
+    says 09:00, and says when it was sent."""
+    import datetime as dt
+
+    from patient_online.services import outbox
+
+    sign_in(PATIENT)
+    asked = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    with app.app_context():
+        from patient_online.extensions import db
+
+        acting = acting_as(db.session)
+        link = FakeClinicalSystem(down=True)
+        wiring.override_clinical(app, "Y02001", link)
+        try:
+            rx.order_repeats(uow, acting, [AMLODIPINE], "", "t" * 32, offered={AMLODIPINE: "Amlodipine 5mg tablets"})
+        finally:
+            wiring.override_clinical(app, "Y02001", None)
+        order = db.session.scalars(select(PrescriptionOrder)).one()
+        order.created_at = asked  # queued then: the worker sends it now, hours later
+        for message in db.session.scalars(select(OutboxMessage)):
+            message.next_attempt_at = asked
+        db.session.commit()
+        assert outbox.deliver_due(uow, "w1").outcomes == [outbox.Outcome.DELIVERED]
+        order = db.session.get_one(PrescriptionOrder, order.id)
+        held = db.session.get_one(DemoRepeatRequest, order.external_id)
+        assert order.created_at == asked and order.sent_at is not None and order.sent_at > asked
+        assert held.requested_at == asked  # the clinical system is told when the patient asked
+    history = text(client.get("/prescriptions/requests"))
+    assert "Requested 2 March 2026 at 9:00am" in history
+    assert "Sent to your GP practice" in history and "when their system was available again" in history

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import html
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -287,7 +288,7 @@ def test_overview_explains_the_level_and_how_to_ask_for_more(app: Any, client: A
     set_level(app, PATIENT, "detailed")
     sign_in(PATIENT)
     page = html.unescape(client.get("/record").get_data(as_text=True))
-    assert "Detailed coded record." in page
+    assert "Detailed record." in page and "coded" not in page.split("<main")[1]
     assert "Not included at this level: documents." in page
     assert "Riverside Medical Centre on 01632 960 101" in page
     assert "ask for access to the full record" in page
@@ -391,7 +392,7 @@ def test_every_view_and_download_is_audited_and_shown_on_the_activity_page(app: 
         ]
         assert all(e.actor_role == "patient" and e.practice_id == patient.practice_id for e in events)
     activity = client.get("/account/activity").get_data(as_text=True)
-    assert "Viewed the GP record" in activity and "Downloaded the GP record" in activity
+    assert "You viewed your test results" in activity and "You printed or saved your GP record" in activity
 
 
 def test_a_proxys_views_show_on_the_patients_activity_page(app: Any, client: Any, sign_in: Any) -> None:
@@ -420,8 +421,7 @@ def test_a_proxys_views_show_on_the_patients_activity_page(app: Any, client: Any
     client.submit("/logout", page="/account")
     sign_in(PATIENT)
     activity = html.unescape(client.get("/account/activity").get_data(as_text=True))
-    assert f"{helper_name} (acting for you)" in activity
-    assert "Viewed the GP record" in activity
+    assert f"{helper_name} (acting for you) viewed your allergies and adverse reactions" in activity
 
 
 def test_a_refused_section_changes_nothing_but_is_recorded(app: Any, client: Any, sign_in: Any) -> None:
@@ -486,3 +486,47 @@ def test_services_refuse_sections_above_the_level_without_calling_the_system(
             records.export_fhir_bundle(uow, switched_off)
     finally:
         wiring.override_clinical(app_ctx, "Y02001", None)
+
+
+# What a section page says about dates is what it lists ---------------------------------------------------
+LISTED = re.compile(r"<h[23][^>]*>(\d{1,2} [A-Z][a-z]+ \d{4}): ")
+SHOWN_FROM = re.compile(r"[Ss]hown from (\d{1,2} [A-Z][a-z]+ \d{4})")
+
+
+def _day(words: str) -> dt.date:
+    return dt.datetime.strptime(words, "%d %B %Y").date()
+
+
+def test_the_consultations_page_claims_no_date_it_does_not_keep(
+    client: Any, sign_in: Any, faked: FakeClinicalSystem
+) -> None:
+    """Full access (the practice default): coded consultations from before the access start are listed
+    without notes, so the page must not say it shows entries only from that date."""
+    sign_in(PATIENT)
+    page = html.unescape(client.get("/record/consultations").get_data(as_text=True))
+    listed = [_day(d) for d in LISTED.findall(page)]
+    assert dt.date(2021, 5, 5) in listed, "coded consultations are part of the detailed record whatever their date"
+    for claim in SHOWN_FROM.findall(page):
+        assert all(day >= _day(claim) for day in listed), f"says shown from {claim} but lists {listed}"
+    assert "Old-notes-BEFORE" not in page
+    assert f"Notes written by clinicians are shown for consultations from {START.day} October 2023" in page
+    assert "Earlier consultations are listed without their notes" in page
+
+
+def test_the_documents_page_lists_only_what_it_says(client: Any, sign_in: Any, faked: FakeClinicalSystem) -> None:
+    sign_in(PATIENT)
+    page = html.unescape(client.get("/record/documents").get_data(as_text=True))
+    (claim,) = SHOWN_FROM.findall(page)
+    dated = [_day(d) for d in re.findall(r"Dated (\d{1,2} [A-Z][a-z]+ \d{4})", page)]
+    assert dated and all(day >= _day(claim) for day in dated)
+
+
+@pytest.mark.parametrize("level", ["detailed", "historic"])
+def test_consultation_pages_below_and_above_full_say_nothing_of_a_start_date(
+    app: Any, client: Any, sign_in: Any, faked: FakeClinicalSystem, level: str
+) -> None:
+    set_level(app, PATIENT, level)
+    sign_in(PATIENT)
+    page = html.unescape(client.get("/record/consultations").get_data(as_text=True))
+    assert not SHOWN_FROM.findall(page)
+    assert "coded entries" not in page.split('id="maincontent"', 1)[-1], "no jargon for patients"

@@ -18,8 +18,8 @@ from patient_online.domain.appointments import (
     ReasonTooLong,
     Slot,
     clean_reason,
-    group_by_clinician,
     group_by_day,
+    in_time_order,
     is_upcoming,
     local_day_bounds,
     split_upcoming,
@@ -158,16 +158,20 @@ def test_local_day_is_25_hours_long_on_the_october_clock_change() -> None:
     assert start == dt.datetime(2026, 10, 24, 23, 0, tzinfo=dt.UTC)
 
 
-def test_slots_of_a_day_are_grouped_by_clinician_in_time_order() -> None:
+def test_slots_of_a_day_are_in_time_order_whoever_the_clinician_is() -> None:
     day = dt.datetime(2026, 3, 12, 9, 0, tzinfo=dt.UTC)
     slots = [
         slot(day + dt.timedelta(minutes=30)),
         slot(day + dt.timedelta(minutes=10), "Nurse appointment", NURSE),
         slot(day),
+        slot(day + dt.timedelta(minutes=10)),
     ]
-    groups = group_by_clinician(slots)
-    assert [(g.clinician.name, len(g.slots)) for g in groups] == [("Dr Sarah Mitchell", 2), ("Nurse Janet Hughes", 1)]
-    assert [s.start for s in groups[0].slots] == sorted(s.start for s in groups[0].slots)
+    ordered = in_time_order(slots)
+    assert [s.start for s in ordered] == sorted(s.start for s in slots)
+    at_ten = [s.clinician.name for s in ordered if s.start == day + dt.timedelta(minutes=10)]
+    assert at_ten == ["Dr Sarah Mitchell", "Nurse Janet Hughes"], "one time: by clinician's name"
+    [whole_day] = group_by_day(slots)
+    assert list(whole_day.slots) == ordered
 
 
 # The calendar file ----------------------------------------------------------------------------------------------

@@ -121,9 +121,44 @@ def test_booking_is_refused_when_the_patients_own_appointments_are_switched_off(
     with pytest.raises(ServiceOff):
         service.book_appointment(uow, who, "s1", "Reason", "k", slot.start)
     with pytest.raises(ServiceOff):
-        service.list_appointments(uow, who)
+        service.find_days(uow, who, service.SlotFilter())
     assert uow.system.calls == []
     assert_nothing_recorded(uow)
+
+
+@pytest.mark.parametrize("switched_off", ["for everyone", "for this patient"])
+def test_with_appointments_switched_off_the_patient_still_sees_theirs_read_only(
+    uow: FakeUnitOfWork, switched_off: str
+) -> None:
+    where = practice(uow, off=(Service.APPOINTMENTS,) if switched_off == "for everyone" else ())
+    for switch in where.switches:
+        if switch.service == Service.APPOINTMENTS.value and not switch.enabled:
+            switch.message = "Online booking is paused until 4 January."
+    who = acting(uow, patient(uow, where, appointments_enabled=switched_off != "for this patient"))
+    held = Appointment("A1", free_slot(uow, "s1", 26), AppointmentStatus.BOOKED, reason="Sore knee")
+    uow.system.appointments["A1"] = (who.ref, held)
+
+    listed = service.list_appointments(uow, who)
+    assert listed.read_only and not listed.may_book_more and listed.limit_message == ""
+    assert [i.id for i in listed.upcoming] == ["A1"] and not listed.upcoming[0].may_change
+    assert listed.by_phone == f"To cancel or change an appointment, call {where.name} on {PHONE}."
+    assert (listed.off_message != "") is (switched_off == "for everyone")
+    assert uow.audit_actions() == ["appointments.viewed"]
+    item = service.get_appointment(uow, who, "A1")
+    assert not item.may_change
+    assert item.refusal == f"To cancel or change this appointment, call {where.name} on {PHONE}."
+    with pytest.raises(ServiceOff):
+        service.cancel_appointment(uow, who, "A1", "")
+    with pytest.raises(ServiceOff):
+        service.start_booking(uow, who)
+    assert booked_ids(uow) == {"A1"}
+
+
+def test_a_refusal_names_the_practice_as_it_is_written(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, cancellation_cutoff_hours=48)
+    book(uow, who, "s1", hours=26)
+    [item] = service.list_appointments(uow, who).upcoming
+    assert f"Call {who.practice.name} on {PHONE}." in item.refusal, "never lower-cased"
 
 
 def proxy_for(uow: FakeUnitOfWork, whose: Patient, *, can_appointments: bool) -> Acting:
@@ -155,6 +190,8 @@ def test_a_proxy_without_the_appointments_permission_is_refused(uow: FakeUnitOfW
         service.book_appointment(uow, refused, "s1", "Reason", "k", slot.start)
     with pytest.raises(ServiceOff):
         service.find_slots(uow, refused, service.SlotFilter())
+    with pytest.raises(ServiceOff):
+        service.list_appointments(uow, refused)  # nor do they see the patient's appointments
     assert uow.system.calls == []
     assert_nothing_recorded(uow)
 
@@ -508,3 +545,62 @@ def test_the_outbox_check_of_a_booking_recorded_at_once_asks_the_practice_nothin
     assert outbox.deliver_due(uow, "w1").outcomes == [outbox.Outcome.DELIVERED]
     assert len(uow.system.calls) == calls and len(uow.sent) == 1
     assert uow.audit_actions().count("appointment.booked") == 1
+
+
+# Finding a time, phone first: a type, a day, a time ------------------------------------------------------------
+NURSE = Clinician("C2", "Nurse Mary Seacole", "Practice nurse")
+
+
+def slot_at(uow: FakeUnitOfWork, sid: str, day: dt.date, hour: int, minute: int = 0, who: Clinician = GP) -> Slot:
+    """A free slot at a London time of ``day``."""
+    start = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=service.LONDON).astimezone(dt.UTC)
+    slot = Slot(sid, start, start + dt.timedelta(minutes=10), "Routine", who, DeliveryMode.FACE_TO_FACE, "Surgery")
+    uow.system.slots[sid] = slot
+    return slot
+
+
+def test_the_day_step_lists_the_next_days_with_times_and_how_many(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    first = (uow.now() + dt.timedelta(days=1)).astimezone(service.LONDON).date()
+    days = [first + dt.timedelta(days=2 * n) for n in range(service.DAYS_SHOWN + 2)]  # beyond one week's search
+    for n, day in enumerate(days):
+        slot_at(uow, f"s{n}", day, 10)
+    slot_at(uow, "extra", days[0], 11, who=NURSE)
+    free_slot(uow, "other-type", 30, "Baby clinic")
+
+    start = service.start_booking(uow, who)
+    assert start.slot_types == ["Routine"] and not start.limit_message
+    page = service.find_days(uow, who, service.SlotFilter())
+    assert [c.day for c in page.days] == days[: service.DAYS_SHOWN]
+    assert page.days[0].count == 2 and {c.count for c in page.days[1:]} == {1}
+    assert page.later_start == days[service.DAYS_SHOWN]
+    later = service.find_days(uow, who, service.SlotFilter(start_day=page.later_start))
+    assert [c.day for c in later.days] == days[service.DAYS_SHOWN :] and later.later_start is None
+    nurse = service.find_days(uow, who, service.SlotFilter(clinician_id=NURSE.id))
+    assert [(c.day, c.count) for c in nurse.days] == [(days[0], 1)]
+    assert [c.id for c in page.clinicians] == [GP.id, NURSE.id]
+
+
+def test_the_time_step_lists_one_days_times_in_time_order_whoever_they_are_with(uow: FakeUnitOfWork) -> None:
+    who = acting(uow)
+    day = (uow.now() + dt.timedelta(days=3)).astimezone(service.LONDON).date()
+    slot_at(uow, "gp-late", day, 15, 30)
+    slot_at(uow, "nurse", day, 9, 10, who=NURSE)
+    slot_at(uow, "gp-early", day, 9, 0)
+    slot_at(uow, "gp-mid", day, 9, 20)
+    slot_at(uow, "next-day", day + dt.timedelta(days=1), 8, 0)
+    page = service.find_times(uow, who, service.SlotFilter(), day)
+    assert [s.id for s in page.slots] == ["gp-early", "nurse", "gp-mid", "gp-late"]
+    assert [s.id for s in service.find_times(uow, who, service.SlotFilter(clinician_id=NURSE.id), day).slots] == [
+        "nurse"
+    ]
+    assert service.find_times(uow, who, service.SlotFilter(), day + dt.timedelta(days=60)).slots == []
+    assert uow.system.calls.count("search_slots") <= 3, "one search a page (the last day is outside the window)"
+
+
+def test_at_the_maximum_the_first_step_says_so(uow: FakeUnitOfWork) -> None:
+    who = acting(uow, max_future_appointments=1)
+    book(uow, who, "s1")
+    start = service.start_booking(uow, who)
+    assert "Cancel one of them" in start.limit_message
+    assert service.find_days(uow, who, service.SlotFilter()).days == []

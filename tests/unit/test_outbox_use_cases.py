@@ -138,7 +138,12 @@ def test_counts_name_every_status(uow: FakeUnitOfWork, handler: Recorder) -> Non
     queued(uow, 1)
     queued(uow, 2)
     outbox.deliver_due(uow, "w1", limit=1)
-    assert outbox.counts(uow) == {MessageStatus.PENDING: 1, MessageStatus.DELIVERED: 1, MessageStatus.FAILED: 0}
+    assert outbox.counts(uow) == {
+        MessageStatus.PENDING: 1,
+        MessageStatus.DELIVERED: 1,
+        MessageStatus.FAILED: 0,
+        MessageStatus.WITHDRAWN: 0,
+    }
 
 
 def test_a_worker_round_makes_its_unit_of_work_from_the_factory_it_is_given(

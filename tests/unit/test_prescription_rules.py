@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
+from patient_online.domain.geo import Point, miles_between, miles_text, nearest_first
 from patient_online.domain.prescriptions import (
+    Collection,
     InvalidTransition,
     NotOrderable,
     PrescriptionRules,
@@ -157,6 +159,7 @@ def test_ready_by_counts_working_days_only(submitted: dt.date, days: int, expect
 ALLOWED = {
     (RequestStatus.QUEUED, RequestStatus.REQUESTED),
     (RequestStatus.QUEUED, RequestStatus.FAILED),
+    (RequestStatus.QUEUED, RequestStatus.CANCELLED),  # withdrawn before it was sent
     (RequestStatus.REQUESTED, RequestStatus.APPROVED),
     (RequestStatus.REQUESTED, RequestStatus.REJECTED),
     (RequestStatus.REQUESTED, RequestStatus.CANCELLED),
@@ -176,8 +179,8 @@ def test_status_lifecycle(current: RequestStatus, new: RequestStatus) -> None:
             move(current, new)
 
 
-def test_only_requested_requests_can_be_cancelled_by_the_patient() -> None:
-    assert [s for s in RequestStatus if s.cancellable] == [RequestStatus.REQUESTED]
+def test_only_queued_and_requested_requests_can_be_cancelled_by_the_patient() -> None:
+    assert [s for s in RequestStatus if s.cancellable] == [RequestStatus.QUEUED, RequestStatus.REQUESTED]
 
 
 def test_every_status_has_words_and_a_colour() -> None:
@@ -188,3 +191,50 @@ def test_every_status_has_words_and_a_colour() -> None:
 def test_outbox_backoff_doubles_up_to_a_cap() -> None:
     waits = [backoff(n, base=5, cap=60).total_seconds() for n in range(1, 7)]
     assert waits == [5, 10, 20, 40, 60, 60]
+
+
+# Where to collect it, and how far away the pharmacies are ---------------------------------------------------
+def test_collection_is_said_in_the_patients_words() -> None:
+    assert Collection.SURGERY.label(practice_name="Riverside Medical Centre") == (
+        "Paper prescription to collect from Riverside Medical Centre"
+    )
+    assert Collection.PHARMACY.label(pharmacy_name="Kingsbridge Pharmacy") == (
+        "Sent electronically to Kingsbridge Pharmacy"
+    )
+    assert (
+        RepeatRequest("R1", (), (), RequestStatus.REQUESTED, dt.datetime(2026, 3, 1, tzinfo=dt.UTC)).collection
+        is Collection.PHARMACY
+    )
+
+
+def test_haversine_distance_in_miles() -> None:
+    london, paris = Point(51.5074, -0.1278), Point(48.8566, 2.3522)
+    assert miles_between(london, paris) == pytest.approx(213.5, abs=0.5)
+    assert miles_between(london, london) == 0
+    # A tenth of a degree of latitude is about 6.9 miles anywhere.
+    assert miles_between(Point(50.0, -3.0), Point(50.1, -3.0)) == pytest.approx(6.91, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("miles", "text"),
+    [(0.01, "less than 0.1 miles"), (0.44, "0.4 miles"), (1.0, "1 mile"), (2.96, "3 miles"), (12.4, "12 miles")],
+)
+def test_a_distance_is_shown_in_miles(miles: float, text: str) -> None:
+    assert miles_text(miles) == text
+
+
+def test_places_are_nearest_first_then_unknown_ones_alphabetically() -> None:
+    origin = Point(50.284, -3.777)
+    places = {
+        "Far": Point(50.60, -3.55),
+        "Zed (no location)": None,
+        "Near": Point(50.2832, -3.7765),
+        "Middle": Point(50.29, -3.785),
+        "Abbey (no location)": None,
+    }
+    ordered = nearest_first(places, origin, places.get, str)
+    assert [name for name, _ in ordered] == ["Near", "Middle", "Far", "Abbey (no location)", "Zed (no location)"]
+    distances = [miles for _, miles in ordered]
+    assert distances[3:] == [None, None] and distances[0] is not None and distances[0] < 0.1
+    # With no origin (a practice whose location is unknown) every place is listed alphabetically.
+    assert [name for name, miles in nearest_first(places, None, places.get, str)] == sorted(places, key=str.lower)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,15 @@ from sqlalchemy import func, select
 
 from patient_online.domain.access import Service
 from patient_online.domain.errors import DomainError, InputError, NotAllowed, NotFound, ServiceOff
-from patient_online.domain.prescriptions import NotOrderable, PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.outbox import MessageStatus
+from patient_online.domain.prescriptions import (
+    Collection,
+    NotOrderable,
+    PrescriptionType,
+    RepeatItem,
+    RepeatRequest,
+    RequestStatus,
+)
 from patient_online.models import AuditEvent, OutboxMessage, Patient, Pharmacy, PrescriptionOrder, ProxyLink
 from patient_online.services import outbox
 from patient_online.services import prescriptions as rx
@@ -278,7 +287,7 @@ def test_an_order_is_queued_when_the_link_is_down_and_the_patient_told(uow: Fake
     history = rx.list_requests(uow, who)
     assert not history.up_to_date
     [line] = history.lines
-    assert line.request.status is RequestStatus.QUEUED and not line.cancellable
+    assert line.request.status is RequestStatus.QUEUED and line.cancellable  # not sent yet: can be withdrawn
     assert line.ready_by == dt.date(2026, 3, 4) and line.pharmacy and line.pharmacy.ods_code == PHARMACY
 
 
@@ -419,3 +428,190 @@ def test_the_losing_click_while_the_link_is_down_gets_the_queued_order(
     loser = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, offered=offered)
     assert loser.replayed and loser.order == twin[0].order and loser.status is RequestStatus.QUEUED
     assert orders(uow) == 1 and len(uow.sent) == 1
+
+
+# Where to collect it (issue 21) -----------------------------------------------------------------------------
+def test_an_order_to_collect_from_the_surgery_reaches_the_clinical_system_without_a_pharmacy(
+    uow: FakeUnitOfWork,
+) -> None:
+    who = ordering(uow)
+    result = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, collection=Collection.SURGERY)
+    assert result.status is RequestStatus.REQUESTED and result.pharmacy is None
+    assert result.order.collection is Collection.SURGERY and result.order.pharmacy_ods == ""
+    [(_, sent, _)] = uow.system.requests.values()
+    assert sent.collection is Collection.SURGERY and sent.pharmacy_ods == ""
+    event = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.ordered")).one()
+    assert event.detail["collection"] == "surgery"
+    [mail] = uow.sent
+    assert f"ready for you to collect from {who.practice.name}" in mail.body and "Kingsbridge" not in mail.body
+    [line] = rx.list_requests(uow, who).lines
+    assert line.collection is Collection.SURGERY
+    assert line.collect_from == "Paper prescription to collect from your GP practice"
+
+
+def test_collecting_from_the_surgery_needs_no_nominated_pharmacy(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    who.patient.nominated_pharmacy_ods = ""
+    with pytest.raises(InputError) as refused:
+        rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, collection=Collection.PHARMACY)
+    assert refused.value.field == "pharmacy"
+    assert rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, collection=Collection.SURGERY).order.collection == (
+        Collection.SURGERY
+    )
+
+
+def test_a_form_that_did_not_ask_orders_to_the_nominated_pharmacy(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    result = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY)
+    assert result.order.collection is Collection.PHARMACY and result.order.pharmacy_ods == PHARMACY
+    [(_, sent, _)] = uow.system.requests.values()
+    assert sent.collection is Collection.PHARMACY and sent.pharmacy_ods == PHARMACY
+
+
+def test_a_queued_order_keeps_its_collection_and_request_time_when_sent_later(uow: FakeUnitOfWork) -> None:
+    """The request time is when the patient asked: delivered an hour later, the list still says so, the
+    clinical system is told so, and the delivery time is kept apart."""
+    who = ordering(uow)
+    asked = uow.now()
+    uow.system.down = True
+    offered = {AMLODIPINE.id: AMLODIPINE.name}
+    order = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, offered=offered, collection=Collection.SURGERY).order
+    assert order.requested_at == asked
+    uow.system.down = False
+    assert isinstance(uow.clock, FixedClock)
+    uow.clock.advance(minutes=60)
+    assert outbox.deliver_due(uow, "worker-1").outcomes == [outbox.Outcome.DELIVERED]
+    [(_, sent, _)] = uow.system.requests.values()
+    assert sent.requested_at == asked and sent.collection is Collection.SURGERY
+    row = uow.session.get_one(PrescriptionOrder, order.id)
+    assert row.created_at == asked and row.sent_at == asked + dt.timedelta(minutes=60)
+    [line] = rx.list_requests(uow, who).lines
+    assert line.request.id == sent.id and line.request.requested_at == asked
+    assert line.sent_at == asked + dt.timedelta(minutes=60)
+
+
+def test_the_list_keeps_the_patients_request_time_when_the_clinical_system_reports_another(
+    uow: FakeUnitOfWork,
+) -> None:
+    """A clinical system that stamps a request with its arrival time does not move "Requested at"."""
+    who = ordering(uow)
+    order = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY).order
+    owner, request, key = uow.system.requests[order.external_id]
+    uow.system.requests[order.external_id] = (
+        owner,
+        replace(request, requested_at=uow.now() + dt.timedelta(hours=3)),
+        key,
+    )
+    [line] = rx.list_requests(uow, who).lines
+    assert line.request.requested_at == order.requested_at == uow.now()
+
+
+# Cancelling a queued order before it is sent (issue 21) -----------------------------------------------------
+def queued_order(uow: FakeUnitOfWork, who: Acting) -> rx.OrderSummary:
+    uow.system.down = True
+    order = rx.order_repeats(uow, who, [AMLODIPINE.id], "", KEY, offered={AMLODIPINE.id: AMLODIPINE.name}).order
+    assert order.status is RequestStatus.QUEUED
+    return order
+
+
+def test_a_queued_order_can_be_cancelled_before_it_is_sent_and_is_never_sent(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    order = queued_order(uow, who)
+    assert order.request_id == f"order-{order.id}"
+    cancelled = rx.cancel_request(uow, who, order.request_id)
+    assert not uow.in_transaction
+    assert cancelled.status is RequestStatus.CANCELLED and cancelled.requested_at == order.requested_at
+    assert uow.session.get_one(PrescriptionOrder, order.id).status == RequestStatus.CANCELLED
+    [message] = uow.session.scalars(select(OutboxMessage))
+    assert message.status == MessageStatus.WITHDRAWN
+    event = uow.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None and event.action == "prescription.cancelled"
+    assert event.detail == {"request_id": order.request_id, "order_id": order.id, "before_sending": True}
+    assert "cancel_request" not in uow.system.calls
+
+    tries = uow.system.calls.count("request_repeats")  # the one try while the link was down
+    uow.system.down = False
+    assert isinstance(uow.clock, FixedClock)
+    uow.clock.advance(minutes=30)
+    assert outbox.deliver_due(uow, "worker-1").outcomes == []
+    assert uow.system.calls.count("request_repeats") == tries and uow.system.requests == {}
+    [line] = rx.list_requests(uow, who).lines
+    assert line.request.status is RequestStatus.CANCELLED and line.status_label == "Cancelled"
+    assert not line.cancellable
+    # The items can be ordered again.
+    assert {x.item.id: x.reason for x in rx.repeat_template(uow, who).lines}[AMLODIPINE.id] is None
+
+
+def test_a_queued_order_a_worker_is_sending_cannot_be_cancelled_yet(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    order = queued_order(uow, who)
+    [message] = uow.session.scalars(select(OutboxMessage))
+    message.locked_by, message.locked_until = "worker-1", uow.now() + dt.timedelta(minutes=1)  # in flight
+    uow.commit()
+    with pytest.raises(DomainError) as refused:
+        rx.cancel_request(uow, who, order.request_id)
+    assert refused.value.message == rx.BEING_SENT
+    assert uow.session.get_one(PrescriptionOrder, order.id).status == RequestStatus.QUEUED
+    assert uow.session.get_one(OutboxMessage, message.id).status == MessageStatus.PENDING
+    assert "prescription.cancelled" not in uow.audit_actions()
+
+
+def test_a_queued_order_sent_before_the_click_is_cancelled_in_the_clinical_system(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    order = queued_order(uow, who)
+    uow.system.down = False
+    assert isinstance(uow.clock, FixedClock)
+    uow.clock.advance(minutes=5)
+    outbox.deliver_due(uow, "worker-1")
+    cancelled = rx.cancel_request(uow, who, order.request_id)  # the page still showed "order-N"
+    row = uow.session.get_one(PrescriptionOrder, order.id)
+    assert cancelled.id == row.external_id and cancelled.status is RequestStatus.CANCELLED
+    assert row.status == RequestStatus.CANCELLED and "cancel_request" in uow.system.calls
+
+
+@pytest.mark.parametrize("request_id", ["order-999", "order-x", "order-99999999999"])
+def test_an_unknown_or_someone_elses_queued_order_cannot_be_cancelled(uow: FakeUnitOfWork, request_id: str) -> None:
+    owner = ordering(uow)
+    order = queued_order(uow, owner)
+    with pytest.raises(NotFound):
+        rx.cancel_request(uow, ordering(uow), order.request_id)
+    with pytest.raises(NotFound):
+        rx.cancel_request(uow, owner, request_id)
+    assert uow.session.get_one(PrescriptionOrder, order.id).status == RequestStatus.QUEUED
+
+
+# Pharmacies near the practice (issue 21) --------------------------------------------------------------------
+def test_pharmacies_are_listed_nearest_the_practice_first_then_unknown_ones_alphabetically(
+    uow: FakeUnitOfWork,
+) -> None:
+    who = ordering(uow)
+    who.practice.latitude, who.practice.longitude = 50.2840, -3.7770
+    uow.session.get_one(Pharmacy, PHARMACY).latitude = None  # "Kingsbridge Pharmacy": no location
+    uow.session.add_all(
+        [
+            Pharmacy(ods_code="FA002", name="Ashcombe Pharmacy", latitude=50.6062, longitude=-3.5466),
+            Pharmacy(ods_code="FA003", name="Mill Lane Chemist", latitude=50.2846, longitude=-3.7790),
+            Pharmacy(ods_code="FA004", name="Zeta Pharmacy", latitude=50.2905, longitude=-3.7850),
+            Pharmacy(ods_code="FA005", name="Online Direct"),
+        ]
+    )
+    uow.session.flush()
+    found = rx.search_pharmacies(uow, who)
+    assert [p.name for p in found] == [
+        "Mill Lane Chemist",
+        "Zeta Pharmacy",
+        "Ashcombe Pharmacy",
+        "Kingsbridge Pharmacy",
+        "Online Direct",
+    ]
+    assert [p.distance for p in found] == ["0.1 miles", "0.6 miles", "24 miles", "", ""]
+    assert [p.name for p in rx.search_pharmacies(uow, who, "pharmacy")][:2] == ["Zeta Pharmacy", "Ashcombe Pharmacy"]
+
+
+def test_without_the_practices_location_pharmacies_are_alphabetical(uow: FakeUnitOfWork) -> None:
+    who = ordering(uow)
+    uow.session.add(Pharmacy(ods_code="FA002", name="Ashcombe Pharmacy", latitude=50.6, longitude=-3.5))
+    uow.session.flush()
+    found = rx.search_pharmacies(uow, who)
+    assert [p.name for p in found] == ["Ashcombe Pharmacy", "Kingsbridge Pharmacy"]
+    assert all(p.distance == "" for p in found)

@@ -94,6 +94,7 @@ class DemoRepeatRequest(Base):
     item_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(String(1000), default="")
     pharmacy_ods: Mapped[str] = mapped_column(String(10), default="")
+    collection: Mapped[str] = mapped_column(String(20), default="pharmacy", server_default="pharmacy")
     status: Mapped[str] = mapped_column(String(20), default="requested")
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

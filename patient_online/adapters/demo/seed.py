@@ -10,16 +10,18 @@ import base64
 import datetime as dt
 import hashlib
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patient_online.crypto import encrypt, hash_password
 from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, FLAG_REVIEW_NOT_INDICATED, Service
 from patient_online.domain.nhs_number import check_digit
+from patient_online.domain.record import range_flag
 from patient_online.models import (
     AccountLink,
     Patient,
@@ -38,6 +40,7 @@ from .models import DemoAppointment, DemoClinician, DemoMedication, DemoPatient,
 LONDON = ZoneInfo("Europe/London")
 DEMO_PASSWORD = "Demo-gateway-2026!"
 WEEKS_AHEAD = 6
+FUTURE_DEMO_SHARE = 0.05  # of future booked slots, held by demo patients (within the practice's maximum)
 POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 ONLINE_TYPES = ["GP appointment", "Nurse appointment", "Blood test", "Medication review"]
 
@@ -67,6 +70,20 @@ PHARMACIES = (
     ("FA107", "Greenway Pharmacy", "110 Greenway Road, Kingsbridge", "KB2 6LM", "01632 960 307"),
     ("FA108", "Online Pharmacy Direct (distance selling)", "PO Box 99, Kingsbridge", "KB9 9ZZ", "0300 100 0101"),
 )
+
+# Where the practices and pharmacies are (latitude, longitude), for "pharmacies near your GP practice". The
+# distance-selling pharmacy has no premises to visit, so no location: it is listed after those with one.
+COORDINATES: dict[str, tuple[float, float]] = {
+    "Y02001": (50.2840, -3.7770),
+    "Y02002": (50.6050, -3.5480),
+    "FA101": (50.2832, -3.7765),
+    "FA102": (50.2846, -3.7790),
+    "FA103": (50.2905, -3.7850),
+    "FA104": (50.6062, -3.5466),
+    "FA105": (50.6046, -3.5492),
+    "FA106": (50.6101, -3.5402),
+    "FA107": (50.2780, -3.7688),
+}
 
 GIVEN_F = [
     "Amelia",
@@ -197,6 +214,9 @@ MEDICINES = (
     ("Prednisolone 5mg tablets", "325427002", "Six tablets once a day for 5 days", "30 tablets", "acute", False),
 )
 
+# name, dosage: a medicine every adult once took and has stopped (no code: the demo does not make one up)
+STOPPED_MEDICINE = ("Naproxen 500mg tablets", "One tablet twice a day with food")
+
 ALLERGIES = (
     ("Penicillin allergy", "91936005", "Rash", "Moderate"),
     ("Allergy to peanuts", "91935009", "Swelling of lips", "Severe"),
@@ -252,15 +272,19 @@ def seed(session: Session, today: dt.date | None = None) -> list[dict[str, Any]]
     """Seed or top up everything; returns the demo sign-in accounts."""
     today = today or dt.datetime.now(LONDON).date()
     for ods, name, address, postcode, phone in PHARMACIES:
-        if session.get(Pharmacy, ods) is None:
-            session.add(Pharmacy(ods_code=ods, name=name, address=address, postcode=postcode, phone=phone))
+        pharmacy = session.get(Pharmacy, ods)
+        if pharmacy is None:
+            pharmacy = Pharmacy(ods_code=ods, name=name, address=address, postcode=postcode, phone=phone)
+            session.add(pharmacy)
+        if pharmacy.latitude is None and ods in COORDINATES:
+            pharmacy.latitude, pharmacy.longitude = COORDINATES[ods]
     accounts: list[dict[str, Any]] = []
     for spec in PRACTICES:
         practice = _practice(session, spec)
         patients = _patients(session, spec, today)
         _clinicians(session, spec)
         session.flush()
-        _slots(session, spec, patients, today)
+        _slots(session, spec, patients, today, practice.max_future_appointments)
         for p in patients:
             _clinical_data(session, p, today)
         session.flush()
@@ -287,6 +311,8 @@ def _practice(session: Session, spec: DemoPractice) -> Practice:
         )
         session.add(practice)
         session.flush()
+    if practice.latitude is None and spec.ods in COORDINATES:
+        practice.latitude, practice.longitude = COORDINATES[spec.ods]
     have = {s.service for s in practice.switches}
     for service in Service:
         if service.value not in have:
@@ -357,7 +383,13 @@ def _clinicians(session: Session, spec: DemoPractice) -> None:
             session.add(DemoClinician(id=cid, practice_ods=spec.ods, name=name, role=role))
 
 
-def _slots(session: Session, spec: DemoPractice, patients: list[DemoPatient], today: dt.date) -> None:
+def _slots(session: Session, spec: DemoPractice, patients: list[DemoPatient], today: dt.date, limit: int) -> None:
+    """Two weeks of past and six weeks of future sessions, filled as a busy practice's are.
+
+    Past appointments belong to demo patients. A future booked slot belongs to a demo patient only now and
+    then, and never beyond the practice's maximum of future appointments (``limit``); the others are held by
+    patients outside the demo list, so the slot is booked with no demo appointment behind it."""
+    held = _future_holdings(session, spec, today)
     existing = set(
         session.scalars(
             select(DemoSlot.id).where(
@@ -397,16 +429,17 @@ def _slots(session: Session, spec: DemoPractice, patients: list[DemoPatient], to
                             status="booked" if booked else "free",
                         )
                         new_slots.append(slot)
-                        if booked:
+                        holder = _holder(rng, bookers, held, limit, future=offset >= 0) if booked else None
+                        if holder is not None:
                             new_appointments.append(
                                 DemoAppointment(
                                     id=f"A-{sid}",
                                     slot_id=sid,
-                                    patient_id=rng.choice(bookers).id,
+                                    patient_id=holder,
                                     reason="",
                                     booked_online=rng.random() < 0.3,
                                     status="fulfilled" if offset < 0 else "booked",
-                                    booked_at=start - dt.timedelta(days=rng.randint(1, 20)),
+                                    booked_at=_booked_at(rng, start, today),
                                 )
                             )
                     start += dt.timedelta(minutes=minutes)
@@ -414,6 +447,44 @@ def _slots(session: Session, spec: DemoPractice, patients: list[DemoPatient], to
     session.add_all(new_slots)
     session.flush()
     session.add_all(new_appointments)
+
+
+def _future_holdings(session: Session, spec: DemoPractice, today: dt.date) -> Counter[str]:
+    """Future appointments each demo patient already holds, so a top-up on a later day keeps to the limit."""
+    rows = session.execute(
+        select(DemoAppointment.patient_id, func.count())
+        .join(DemoSlot, DemoSlot.id == DemoAppointment.slot_id)
+        .where(
+            DemoSlot.practice_ods == spec.ods,
+            DemoSlot.start >= _local(today, "00:00"),
+            DemoAppointment.status == "booked",
+        )
+        .group_by(DemoAppointment.patient_id)
+    )
+    return Counter({patient_id: int(n) for patient_id, n in rows.tuples()})
+
+
+def _holder(
+    rng: random.Random, bookers: list[DemoPatient], held: Counter[str], limit: int, *, future: bool
+) -> str | None:
+    """The demo patient who holds a booked slot, or None for a patient outside the demo list."""
+    chosen = rng.choice(bookers).id
+    if not future:
+        return chosen
+    if rng.random() >= FUTURE_DEMO_SHARE or held[chosen] >= limit:
+        return None
+    held[chosen] += 1
+    return chosen
+
+
+def _booked_at(rng: random.Random, start: dt.datetime, today: dt.date) -> dt.datetime:
+    """Some days before the appointment, and always before the seeding day began: no report, past or current,
+    counts a booking made after today."""
+    booked_at = start - dt.timedelta(days=rng.randint(1, 20))
+    today_began = _local(today, "00:00")
+    if booked_at < today_began:
+        return booked_at
+    return today_began - dt.timedelta(minutes=rng.randint(1, 14 * 24 * 60))
 
 
 def _clinical_data(session: Session, p: DemoPatient, today: dt.date) -> None:
@@ -452,7 +523,7 @@ def _clinical_data(session: Session, p: DemoPatient, today: dt.date) -> None:
                     value=str(value),
                     unit=unit,
                     reference_range=rng_text,
-                    outside_range=value > high * 0.8,
+                    outside_range=range_flag(str(value), rng_text) is not None,
                     filed_on=filed_when + dt.timedelta(days=1),
                     clinician="Dr Sarah Mitchell",
                 )
@@ -515,7 +586,13 @@ def _clinical_data(session: Session, p: DemoPatient, today: dt.date) -> None:
     )
     for term, code, dosage, _quantity, _kind, _controlled in meds:
         entry("medications", past(400, 10), term, code=code, dosage=dosage, status="current")
+    stopped_on = _stopped_on(p, today)
+    if age >= 16:  # a medicine stopped some time ago: listed under past medicines, never orderable
+        name, dosage = STOPPED_MEDICINE
+        entry("medications", stopped_on - dt.timedelta(days=180), name, dosage=dosage, status="stopped")
     session.add_all(entries)
+    if age >= 16 and p.id.endswith(("P001", "P002", "P003", "P004")):
+        _stopped_and_used_up(session, p, today, stopped_on)
 
     medicines = list(meds)
     if age >= 16 and p.id.endswith(("P001", "P002", "P003", "P004")):
@@ -540,6 +617,48 @@ def _clinical_data(session: Session, p: DemoPatient, today: dt.date) -> None:
                 controlled_drug=controlled,
             )
         )
+
+
+def _stopped_on(p: DemoPatient, today: dt.date) -> dt.date:
+    """When the patient's stopped medicine was stopped: its own generator, so the rest of the data stays put."""
+    return today - dt.timedelta(days=random.Random(f"{p.id}-stopped").randint(40, 400))
+
+
+def _stopped_and_used_up(session: Session, p: DemoPatient, today: dt.date, stopped_on: dt.date) -> None:
+    """On the demo accounts' templates: a stopped medicine (kept by the system, never offered to order) and,
+    except for the first patient whose template the tests pin down, a repeat-dispensing batch used up."""
+    name, dosage = STOPPED_MEDICINE
+    session.add(
+        DemoMedication(
+            id=f"{p.id}-M07",
+            patient_id=p.id,
+            name=name,
+            dosage=dosage,
+            quantity="56 tablets",
+            prescription_type="repeat",
+            last_issued=stopped_on - dt.timedelta(days=20),
+            stopped_on=stopped_on,
+        )
+    )
+    if p.id.endswith("P001"):
+        return
+    name, code, dosage, quantity, kind, controlled = MEDICINES[5]
+    session.add(
+        DemoMedication(
+            id=f"{p.id}-M08",
+            patient_id=p.id,
+            name=name,
+            code=code,
+            dosage=dosage,
+            quantity=quantity,
+            prescription_type=kind,
+            last_issued=today - dt.timedelta(days=25),
+            review_date=today + dt.timedelta(days=90),
+            issues_allowed=6,
+            issues_used=6,
+            controlled_drug=controlled,
+        )
+    )
 
 
 def _user(session: Session, email: str, kind: str, given: str, family: str) -> User:

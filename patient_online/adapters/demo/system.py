@@ -25,7 +25,7 @@ from patient_online.domain.appointments import (
 from patient_online.domain.errors import NotFound, PatientNotFound, SlotUnavailable
 from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
 from patient_online.domain.ports import LinkState
-from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.prescriptions import Collection, PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordEntry, RecordExtract, Section
 from patient_online.domain.reports import ClinicalFigures
 from patient_online.extensions import begin_write
@@ -210,6 +210,9 @@ class DemoClinicalSystem:
         note: str,
         pharmacy_ods: str,
         idempotency_key: str,
+        *,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> RepeatRequest:
         with _writing(self._sessions) as s:
             existing = s.scalar(select(DemoRepeatRequest).where(DemoRepeatRequest.idempotency_key == idempotency_key))
@@ -231,8 +234,10 @@ class DemoClinicalSystem:
                 patient_id=patient.clinical_id,
                 item_ids=list(item_ids),
                 note=note,
-                pharmacy_ods=pharmacy_ods,
+                pharmacy_ods="" if collection is Collection.SURGERY else pharmacy_ods,
+                collection=collection.value,
                 idempotency_key=idempotency_key,
+                requested_at=requested_at or dt.datetime.now(dt.UTC),
             )
             s.add(row)
             s.flush()
@@ -382,6 +387,7 @@ def _repeat_request(row: DemoRepeatRequest | Row[Any], names: dict[str, str]) ->
         note=row.note,
         rejection_reason=row.rejection_reason,
         pharmacy_ods=row.pharmacy_ods,
+        collection=Collection(row.collection),
     )
 
 
@@ -426,7 +432,7 @@ def _template_statement() -> Select[tuple[object, ...]]:
 def _requests_statement() -> Select[tuple[object, ...]]:
     r = DemoRepeatRequest
     return (
-        select(r.id, r.item_ids, r.status, r.requested_at, r.note, r.rejection_reason, r.pharmacy_ods)
+        select(r.id, r.item_ids, r.status, r.requested_at, r.note, r.rejection_reason, r.pharmacy_ods, r.collection)
         .where(r.patient_id == bindparam("patient_id"))
         .order_by(r.requested_at.desc())
     )

@@ -1,5 +1,5 @@
-"""The demo clinical system's prescription queue: what practice staff do in the real system (approve,
-reject with a reason, issue to the nominated pharmacy), over the demo tables."""
+"""The demo clinical system's prescription queue: what practice staff do in the real system (approve, reject
+with a reason, issue to the nominated pharmacy or on paper for collection at the surgery), over the demo tables."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patient_online.domain.errors import InputError, NotFound
-from patient_online.domain.prescriptions import InvalidTransition, RequestStatus, move
+from patient_online.domain.prescriptions import Collection, InvalidTransition, RequestStatus, move
 from patient_online.extensions import begin_write
 
 from .models import DemoMedication, DemoPatient, DemoRepeatRequest
@@ -28,6 +28,7 @@ class QueueRow:
     item_names: tuple[str, ...]
     note: str
     pharmacy_ods: str
+    collection: Collection
     status: RequestStatus
     requested_at: dt.datetime
     rejection_reason: str
@@ -54,6 +55,7 @@ def prescription_queue(session: Session, practice_ods: str) -> list[QueueRow]:
             item_names=tuple(names.get(i, "Unknown item") for i in r.item_ids),
             note=r.note,
             pharmacy_ods=r.pharmacy_ods,
+            collection=Collection(r.collection),
             status=RequestStatus(r.status),
             requested_at=r.requested_at,
             rejection_reason=r.rejection_reason,

@@ -19,7 +19,7 @@ from patient_online.domain.appointments import REASON_MAX_LENGTH, Appointment, A
 from patient_online.domain.errors import NotAllowed, NotFound, PatientNotFound, SlotUnavailable
 from patient_online.domain.patients import Demographics, PatientRef
 from patient_online.domain.ports import LinkState
-from patient_online.domain.prescriptions import RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.prescriptions import Collection, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordExtract, RecordNotice, Section
 
 from . import constants as c
@@ -287,7 +287,15 @@ class GPConnectClinicalSystem:
         return [as_dict(e.get("resource")) for e in reply.body.get("entry", []) if isinstance(e, dict)]
 
     def _task_body(
-        self, patient: PatientRef, item_id: str, note: str, pharmacy_ods: str, group: str, task_key: str
+        self,
+        patient: PatientRef,
+        item_id: str,
+        note: str,
+        pharmacy_ods: str,
+        group: str,
+        task_key: str,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> Json:
         who = {
             "reference": f"Patient/{patient.nhs_number}",
@@ -304,11 +312,17 @@ class GPConnectClinicalSystem:
             "focus": {"reference": f"MedicationRequest/{item_id}"},
             "for": who,
             "requester": who,
-            "authoredOn": self._clock().replace(microsecond=0).isoformat(),
+            # When the patient asked: a request queued while the link was down keeps its time.
+            "authoredOn": (requested_at or self._clock()).astimezone(dt.UTC).replace(microsecond=0).isoformat(),
         }
+        notes: list[Json] = []
         if note.strip():
-            body["note"] = [{"authorString": "Patient", "text": note.strip()}]
-        if pharmacy_ods:
+            notes.append({"authorString": "Patient", "text": note.strip()})
+        if collection is Collection.SURGERY:
+            notes.append({"authorString": c.COLLECTION_NOTE_AUTHOR, "text": c.COLLECTION_SURGERY_NOTE})
+        if notes:
+            body["note"] = notes
+        if pharmacy_ods and collection is Collection.PHARMACY:
             body["input"] = [
                 {
                     "type": {"coding": [{"system": c.PRESCRIPTION_ORDERING_PARAMETER, "code": "preferred-performer"}]},
@@ -324,6 +338,9 @@ class GPConnectClinicalSystem:
         note: str,
         pharmacy_ods: str,
         idempotency_key: str,
+        *,
+        collection: Collection = Collection.PHARMACY,
+        requested_at: dt.datetime | None = None,
     ) -> RepeatRequest:
         """One Task per item, sharing a group id derived from the idempotency key, so retries create nothing new."""
         group = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{self.practice_ods}|{patient.nhs_number}|{idempotency_key}"))
@@ -340,7 +357,9 @@ class GPConnectClinicalSystem:
                     "POST",
                     "/Task",
                     Interaction.CREATE_TASK,
-                    body=self._task_body(patient, item_id, note, pharmacy_ods, group, task_key),
+                    body=self._task_body(
+                        patient, item_id, note, pharmacy_ods, group, task_key, collection, requested_at
+                    ),
                     headers=headers,
                 )
             except SlotUnavailable:  # DUPLICATE_REJECTED: an earlier attempt already created it

@@ -57,6 +57,13 @@ CHANNEL_VIDEO: Final = "Video"
 # Repeat prescription request (Task.code)
 TASK_CODE_REPEAT: Final = "103742009"
 TASK_CODE_DISPLAY: Final = "Request for repeat prescription"
+# The prescriptions API has no element for "collect a paper prescription from the surgery" (Task.input knows
+# only preferred-performer, a pharmacy's ODS code): the choice goes to the practice as a note of its own on each
+# Task, written by the gateway (not the patient), in words practice staff read, and is recognised when read back.
+COLLECTION_NOTE_AUTHOR: Final = "Patient Online"
+COLLECTION_SURGERY_NOTE: Final = (
+    "Collection: the patient will collect a paper prescription from the surgery. Do not send it to a pharmacy."
+)
 
 
 class Interaction:

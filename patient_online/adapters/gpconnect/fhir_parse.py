@@ -15,7 +15,7 @@ from typing import Any
 
 from patient_online.domain.appointments import Appointment, AppointmentStatus, Clinician, DeliveryMode, Slot
 from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
-from patient_online.domain.prescriptions import PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
+from patient_online.domain.prescriptions import Collection, PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
 from patient_online.domain.record import RecordEntry, RecordExtract, RecordNotice, Section
 
 from . import constants as c
@@ -977,6 +977,26 @@ def _pharmacy(resource: Json) -> str:
     return text(as_dict(as_dict(resource.get("owner")).get("identifier")).get("value"))
 
 
+def _is_collection_note(note: Any) -> bool:
+    note = as_dict(note)
+    return text(note.get("authorString")) == c.COLLECTION_NOTE_AUTHOR and text(note.get("text")) == (
+        c.COLLECTION_SURGERY_NOTE
+    )
+
+
+def _patient_notes(task: Json) -> str:
+    """The patient's own note on a Task: the gateway's collection note is not theirs to read back."""
+    lines = (text(as_dict(n).get("text")) for n in as_list(task.get("note")) if not _is_collection_note(n))
+    return "\n".join(line for line in lines if line)
+
+
+def _collection(task: Json) -> Collection:
+    """Where the patient collects it: the surgery when the gateway's collection note is there (see constants)."""
+    if any(_is_collection_note(n) for n in as_list(task.get("note"))):
+        return Collection.SURGERY
+    return Collection.PHARMACY
+
+
 def parse_tasks(bundle: Json) -> list[RepeatRequest]:
     """Repeat-prescription Tasks grouped into requests (one Task per item), newest first."""
     index = ResourceIndex.of_bundle(bundle)
@@ -1005,9 +1025,12 @@ def parse_tasks(bundle: Json) -> list[RepeatRequest]:
                 item_names=tuple(names),
                 status=status,
                 requested_at=min(times) if times else dt.datetime.min.replace(tzinfo=dt.UTC),
-                note=next((_notes(t) for t in tasks if _notes(t)), ""),
+                note=next((_patient_notes(t) for t in tasks if _patient_notes(t)), ""),
                 rejection_reason=reasons[0] if reasons and status is RequestStatus.REJECTED else "",
                 pharmacy_ods=next((_pharmacy(t) for t in tasks if _pharmacy(t)), ""),
+                collection=Collection.SURGERY
+                if any(_collection(t) is Collection.SURGERY for t in tasks)
+                else Collection.PHARMACY,
             )
         )
     return sorted(requests, key=lambda r: (r.requested_at, r.id), reverse=True)

@@ -73,7 +73,15 @@ def when(moment: dt.datetime) -> str:
 
 
 def call(practice: Practice | PracticeContact) -> str:
+    """How to reach the practice, to go inside a sentence; see ``call_sentence`` for the start of one."""
     return f"call {practice.name} on {practice.phone}" if practice.phone else f"contact {practice.name}"
+
+
+def call_sentence(practice: Practice | PracticeContact) -> str:
+    """``call`` at the start of a sentence. Only the first letter is raised: ``str.capitalize`` lowered the
+    practice's name ("Call riverside medical centre on ...")."""
+    words = call(practice)
+    return words[:1].upper() + words[1:]
 
 
 # The clinical system -----------------------------------------------------------------------------------------

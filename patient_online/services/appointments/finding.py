@@ -1,9 +1,12 @@
-"""Finding a free time: the slots page, one week at a time, with what to do when nothing fits (rule 9)."""
+"""Finding a free time (rule 9), two ways over the same searches: on a phone, a type, then a day from a short
+list of days with times, then a time in time order; on a wide screen, a week at a time with filters. Both say
+what to do when nothing fits."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from patient_online.domain.access import Service
@@ -16,6 +19,7 @@ from patient_online.domain.appointments import (
     SlotDay,
     SlotQuery,
     group_by_day,
+    in_time_order,
 )
 from patient_online.domain.ports import ClinicalSystem
 
@@ -107,6 +111,90 @@ def _matches(slot: Slot, wanted: SlotFilter, *, by_type: bool = True) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _Search:
+    """What every page of finding a time starts from: the practice's rules and window, a way to search its book
+    (through the few seconds' memory of searches), and the patient's own upcoming bookings."""
+
+    now: dt.datetime
+    rules: AppointmentRules
+    contact: PracticeContact
+    system: ClinicalSystem
+    cache: SlotSearchCache
+    mine: frozenset[str]  # slots the patient already holds: a recent search may still show them free
+    others: int  # upcoming appointments that count towards the maximum
+    limit: str
+    replacing: Appointment | None
+
+    @property
+    def first_day(self) -> dt.date:
+        return local_day(self.rules.window(self.now)[0])
+
+    @property
+    def last_day(self) -> dt.date:
+        return local_day(self.rules.window(self.now)[1])
+
+    def weeks(self) -> list[tuple[dt.date, dt.date]]:
+        """The window in weeks from its first day, each as its first and last London day."""
+        weeks: list[tuple[dt.date, dt.date]] = []
+        day, last = self.first_day, self.last_day
+        while day <= last:
+            weeks.append((day, min(day + dt.timedelta(days=WEEK_DAYS - 1), last)))
+            day += dt.timedelta(days=WEEK_DAYS)
+        return weeks
+
+    def clip(self, day: dt.date | None) -> dt.date:
+        """The day asked for if it is inside the window, else the window's first day."""
+        return day if day is not None and self.first_day <= day <= self.last_day else self.first_day
+
+    def offered(self, first: dt.date, last: dt.date) -> list[Slot]:
+        """The free slots the patient may book on the London days ``first`` to ``last``, in the book's order.
+
+        The days' bounds are compared as UTC instants: that costs no time-zone conversion for every slot.
+        """
+        earliest, latest = self.rules.window(self.now)
+        days_start, days_end = day_start(first), day_start(last + dt.timedelta(days=1))
+        found = _offered(
+            self.cache,
+            self.system,
+            self.rules,
+            self.now,
+            max(earliest, days_start),
+            min(latest, days_end),
+            self.contact.ods_code,
+        )
+        return [s for s in found if s.id not in self.mine and days_start <= s.start < days_end]
+
+
+def _search(uow: AbstractUnitOfWork, acting: Acting, replacing: str | None = None) -> _Search:
+    """Check the service is on, end the request's reads, and find the patient's upcoming bookings (one call)."""
+    acting.require(Service.APPOINTMENTS)
+    now = uow.now()
+    practice = acting.practice
+    rules = rules_for(practice)
+    system = clinical(uow, acting)
+    upcoming = upcoming_of(system, acting, now)
+    old: Appointment | None = None
+    if replacing is not None:
+        old = changeable(upcoming, replacing, rules, practice, now)
+    others = [a for a in upcoming if old is None or a.id != old.id]
+    return _Search(
+        now=now,
+        rules=rules,
+        contact=PracticeContact.of(practice),
+        system=system,
+        cache=uow.slot_cache,
+        mine=frozenset(a.slot.id for a in upcoming),
+        others=len(others),
+        limit="" if rules.may_book_more(len(others)) else limit_message(rules, practice),
+        replacing=old,
+    )
+
+
+def _clinicians(slots: Iterable[Slot]) -> list[Clinician]:
+    return sorted({s.clinician for s in slots}, key=lambda c: (c.role != "GP", c.role, c.name))
+
+
 def find_slots(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, replacing: str | None = None) -> SlotPage:
     """Free slots the patient may book (rule 9) for one week, filtered.
 
@@ -115,63 +203,147 @@ def find_slots(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, repl
 
     With ``replacing`` (an appointment id) the page is for rescheduling that appointment.
     """
-    acting.require(Service.APPOINTMENTS)
-    now = uow.now()
-    practice = acting.practice
-    rules = rules_for(practice)
-    earliest, latest = rules.window(now)
-    first_day, last_day = local_day(earliest), local_day(latest)
-    weeks: list[tuple[dt.date, dt.date]] = []
-    day = first_day
-    while day <= last_day:
-        weeks.append((day, min(day + dt.timedelta(days=WEEK_DAYS - 1), last_day)))
-        day += dt.timedelta(days=WEEK_DAYS)
-    start_day = wanted.start_day if wanted.start_day and first_day <= wanted.start_day <= last_day else first_day
-    end_day = min(start_day + dt.timedelta(days=WEEK_DAYS - 1), last_day)
-    contact = PracticeContact.of(practice)
-
-    system = clinical(uow, acting)
-    upcoming = upcoming_of(system, acting, now)
-    old: Appointment | None = None
-    if replacing is not None:
-        old = changeable(upcoming, replacing, rules, practice, now)
-    others = [a for a in upcoming if old is None or a.id != old.id]
-    limit = "" if rules.may_book_more(len(others)) else limit_message(rules, practice)
-    week_start = max(earliest, day_start(start_day))
-    week_end = min(latest, day_start(end_day + dt.timedelta(days=1)))
-    # The search may be a few seconds old (the slot search memory), perhaps from before this patient's own latest
-    # booking made through another node: never offer them a time they already hold.
-    mine = {a.slot.id for a in upcoming}
-    cache, ods = uow.slot_cache, contact.ods_code
-    offered = [s for s in _offered(cache, system, rules, now, week_start, week_end, ods) if s.id not in mine]
-
-    # The week's London days as UTC instants: comparing those costs no time-zone conversion for every slot.
-    days_start, days_end = day_start(start_day), day_start(end_day + dt.timedelta(days=1))
-    in_week = [s for s in offered if days_start <= s.start < days_end]
+    search = _search(uow, acting, replacing)
+    start_day = search.clip(wanted.start_day)
+    end_day = min(start_day + dt.timedelta(days=WEEK_DAYS - 1), search.last_day)
+    in_week = search.offered(start_day, end_day)
     shown = [s for s in in_week if _matches(s, wanted)]
     later: list[Slot] = []
-    if not shown and week_end < latest:
-        later = [s for s in _offered(cache, system, rules, now, week_end, latest, ods) if s.id not in mine]
-    next_match = next((s for s in later if s.start >= days_end and _matches(s, wanted)), None)
+    if not shown and end_day < search.last_day:
+        later = search.offered(end_day + dt.timedelta(days=1), search.last_day)
+    next_match = next((s for s in later if _matches(s, wanted)), None)
     by_type = Counter(s.slot_type for s in in_week if _matches(s, wanted, by_type=False))
-    clinicians = sorted({s.clinician for s in [*offered, *later]}, key=lambda c: (c.role != "GP", c.role, c.name))
     return SlotPage(
-        practice=contact,
+        practice=search.contact,
         wanted=wanted,
         start_day=start_day,
         end_day=end_day,
         days=group_by_day(shown),
-        weeks=weeks,
-        slot_types=sorted(rules.online_slot_types),
-        clinicians=clinicians,
+        weeks=search.weeks(),
+        slot_types=sorted(search.rules.online_slot_types),
+        clinicians=_clinicians([*in_week, *later]),
         next_match=next_match,
         other_types=sorted((t, n) for t, n in by_type.items() if t != wanted.slot_type),
         any_in_range=len(in_week),
-        upcoming_count=len(others),
-        max_future=rules.max_future_appointments,
-        replacing=old,
-        limit_message=limit,
+        upcoming_count=search.others,
+        max_future=search.rules.max_future_appointments,
+        replacing=search.replacing,
+        limit_message=search.limit,
     )
+
+
+# The phone-first journey: a type, then a day, then a time ------------------------------------------------------
+DAYS_SHOWN = 10  # days with times on one page: the next fortnight or so, short enough for a phone
+
+
+@dataclass(frozen=True)
+class BookingStart:
+    """The first step of booking: the types of appointment the practice offers online, unless the patient may
+    not book (more) online, which they learn here rather than after choosing a time."""
+
+    practice: PracticeContact
+    slot_types: list[str]
+    limit_message: str = ""
+    replacing: Appointment | None = None
+
+    @property
+    def offers_nothing(self) -> bool:
+        return not self.slot_types
+
+
+@dataclass(frozen=True)
+class DayChoice:
+    day: dt.date
+    count: int
+
+
+@dataclass(frozen=True)
+class DayPage:
+    """Days with times that match what the patient asked for, from ``start_day``, with how many times each has."""
+
+    practice: PracticeContact
+    wanted: SlotFilter
+    start_day: dt.date
+    days: list[DayChoice]
+    later_start: dt.date | None  # the next day with times after those shown
+    first_day: dt.date  # the window's first day, for "back to the first available days"
+    weeks: list[tuple[dt.date, dt.date]]
+    slot_types: list[str]
+    clinicians: list[Clinician]
+    any_in_range: int  # times of any type, with anyone, any way, in the days searched
+    limit_message: str = ""
+    replacing: Appointment | None = None
+
+    @property
+    def offers_nothing(self) -> bool:
+        return not self.slot_types
+
+
+@dataclass(frozen=True)
+class TimePage:
+    """The times of one day that match what the patient asked for, in time order (then by clinician)."""
+
+    practice: PracticeContact
+    wanted: SlotFilter
+    day: dt.date
+    slots: list[Slot]
+    limit_message: str = ""
+    replacing: Appointment | None = None
+
+    @property
+    def offers_nothing(self) -> bool:
+        return False
+
+
+def start_booking(uow: AbstractUnitOfWork, acting: Acting, replacing: str | None = None) -> BookingStart:
+    """The types of appointment to choose from, or why the patient cannot book online (at their maximum)."""
+    search = _search(uow, acting, replacing)
+    return BookingStart(search.contact, sorted(search.rules.online_slot_types), search.limit, search.replacing)
+
+
+def find_days(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, replacing: str | None = None) -> DayPage:
+    """The next ``DAYS_SHOWN`` days with matching times, from the day asked for (or the first bookable day).
+
+    The book is searched a week at a time, from the same days as the week pages (so a recent search of either
+    serves both), and only until one more day than is shown has turned up: that day starts the "later" link.
+    """
+    search = _search(uow, acting, replacing)
+    start_day = search.clip(wanted.start_day)
+    counts: Counter[dt.date] = Counter()
+    seen: list[Slot] = []
+    first = start_day
+    while first <= search.last_day and len(counts) <= DAYS_SHOWN and not search.limit:
+        last = min(first + dt.timedelta(days=WEEK_DAYS - 1), search.last_day)
+        found = search.offered(first, last)
+        seen += found
+        counts.update(local_day(s.start) for s in found if _matches(s, wanted))
+        first = last + dt.timedelta(days=1)
+    days = sorted(counts)
+    return DayPage(
+        practice=search.contact,
+        wanted=wanted,
+        start_day=start_day,
+        days=[DayChoice(day, counts[day]) for day in days[:DAYS_SHOWN]],
+        later_start=days[DAYS_SHOWN] if len(days) > DAYS_SHOWN else None,
+        first_day=search.first_day,
+        weeks=search.weeks(),
+        slot_types=sorted(search.rules.online_slot_types),
+        clinicians=_clinicians(seen),
+        any_in_range=len(seen),
+        limit_message=search.limit,
+        replacing=search.replacing,
+    )
+
+
+def find_times(
+    uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, day: dt.date, replacing: str | None = None
+) -> TimePage:
+    """One day's matching times in time order, each with its clinician and how it happens (one search)."""
+    search = _search(uow, acting, replacing)
+    slots: list[Slot] = []
+    if not search.limit and search.first_day <= day <= search.last_day:
+        slots = in_time_order(s for s in search.offered(day, day) if _matches(s, wanted))
+    return TimePage(search.contact, wanted, day, slots, search.limit, search.replacing)
 
 
 def _offered(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from patient_online.auth import forms
@@ -10,7 +10,7 @@ from patient_online.auth.sessions import start_session
 from patient_online.domain.errors import InputError
 from patient_online.extensions import limiter
 from patient_online.services import accounts
-from patient_online.services.activity import activity_for
+from patient_online.services.activity import activity_page
 from patient_online.wiring import uow
 
 from . import bp
@@ -92,4 +92,5 @@ def confirm_email_change() -> Response | str:
 
 @bp.get("/account/activity")
 def activity() -> str:
-    return render_template("patient/activity.html", lines=activity_for(uow(), g.user))
+    page = request.args.get("page", 1, type=int) or 1
+    return render_template("patient/activity.html", activity=activity_page(uow(), g.user, page))

@@ -1,4 +1,8 @@
-"""Patient pages: appointments. Find a time, book it, change or cancel it, add it to a calendar."""
+"""Patient pages: appointments. Find a time, book it, change or cancel it, add it to a calendar.
+
+Finding a time, phone first: a type (``/appointments/book``), then a day from a short list of days with times,
+then a time in time order. The week page (``/appointments/slots``) shows a week at a time with its filters, for
+wide screens and for changing an appointment. Every step is a plain link or GET form: no script needed."""
 
 from __future__ import annotations
 
@@ -22,11 +26,11 @@ from patient_online.domain.appointments import (
     BookingUnconfirmed,
     CancellationQueued,
     CancellationRefused,
+    Clinician,
     DeliveryMode,
     ReasonTooLong,
     Slot,
     SlotDay,
-    group_by_clinician,
 )
 from patient_online.domain.errors import NotFound, SlotUnavailable
 from patient_online.memo import TimedMemo
@@ -104,22 +108,47 @@ def _remember_slot_days(state: BlueprintSetupState) -> None:
     state.app.extensions["slot_days_memo"] = TimedMemo(30.0, 64)
 
 
-def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
+def _wanted(form: SlotFilterForm) -> service.SlotFilter:
     mode = form.how.data if form.how.data in {m.value for m in DeliveryMode} else None
-    wanted = service.SlotFilter(
+    return service.SlotFilter(
         start_day=_date(form.start.data),
         slot_type=form.slot_type.data or "",
         clinician_id=form.clinician.data or "",
         delivery_mode=DeliveryMode(mode) if mode else None,
     )
-    page = service.find_slots(uow(), acting(), wanted, replacing=replacing)
-    form.start.choices = [(s.isoformat(), _week_label(s, e)) for s, e in page.weeks]
-    if page.start_day not in {s for s, _ in page.weeks}:
-        form.start.choices.insert(0, (page.start_day.isoformat(), _week_label(page.start_day, page.end_day)))
-    form.start.data = page.start_day.isoformat()
-    form.slot_type.choices = [("", "Any type"), *((t, t) for t in page.slot_types)]
+
+
+def _filter_choices(
+    form: SlotFilterForm,
+    weeks: list[tuple[dt.date, dt.date]],
+    start_day: dt.date,
+    end_day: dt.date,
+    slot_types: list[str],
+    clinicians: list[Clinician],
+) -> None:
+    form.start.choices = [(s.isoformat(), _week_label(s, e)) for s, e in weeks]
+    if start_day not in {s for s, _ in weeks}:
+        form.start.choices.insert(0, (start_day.isoformat(), _week_label(start_day, end_day)))
+    form.start.data = start_day.isoformat()
+    form.slot_type.choices = [("", "Any type"), *((t, t) for t in slot_types)]
     form.how.choices = [("", "Any way"), *((m.value, m.label) for m in DeliveryMode)]
-    form.clinician.choices = [("", "Anyone"), *((c.id, f"{c.name} ({c.role})") for c in page.clinicians)]
+    form.clinician.choices = [("", "Anyone"), *((c.id, f"{c.name} ({c.role})") for c in clinicians)]
+
+
+def _query(wanted: service.SlotFilter) -> dict[str, Any]:
+    """What the patient asked for, as the query string of the next step (empty values left out)."""
+    args = {
+        "type": wanted.slot_type,
+        "how": wanted.delivery_mode.value if wanted.delivery_mode else "",
+        "clinician": wanted.clinician_id,
+    }
+    return {k: v for k, v in args.items() if v}
+
+
+def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
+    wanted = _wanted(form)
+    page = service.find_slots(uow(), acting(), wanted, replacing=replacing)
+    _filter_choices(form, page.weeks, page.start_day, page.end_day, page.slot_types, page.clinicians)
     current = {
         "start": page.start_day.isoformat(),
         "type": wanted.slot_type,
@@ -147,8 +176,8 @@ def _slots_page(form: SlotFilterForm, replacing: str | None = None) -> str:
     )
 
 
-def _slot_days(address: str, days: list[SlotDay]) -> Markup:
-    """The week's days and times. A week can show well over a hundred times, which made this most of the
+def _remembered(template_name: str, address: str, content: tuple[Any, ...], **extra: Any) -> Markup:
+    """Times as links to ``address``. A week can show well over a hundred times, which made this most of the
     page's work; the same times at the same address render the same for everyone, so a recent rendering is
     reused (remembered by its whole content, never by who asked)."""
 
@@ -157,12 +186,22 @@ def _slot_days(address: str, days: list[SlotDay]) -> Markup:
             at = urlencode({"at": slot.start.isoformat()}, safe=QUERY_SAFE)
             return f"{address.replace(SLOT_PLACEHOLDER, quote(slot.id, safe=PATH_SAFE))}?{at}"
 
-        template = current_app.jinja_env.get_template("patient/appointments/_slot_days.html")
-        html = template.render(days=days, slot_link=slot_link, by_clinician=group_by_clinician)
+        template = current_app.jinja_env.get_template(template_name)
+        html = template.render(content=content, slot_link=slot_link, **extra)
         return Markup(html)  # noqa: S704 (the app's environment autoescapes .html templates)
 
-    memo: TimedMemo[tuple[str, tuple[SlotDay, ...]], Markup] = current_app.extensions["slot_days_memo"]
-    return memo.get((address, tuple(days)), render)
+    memo: TimedMemo[tuple[Any, ...], Markup] = current_app.extensions["slot_days_memo"]
+    return memo.get((template_name, address, content, *sorted(extra.items())), render)
+
+
+def _slot_days(address: str, days: list[SlotDay]) -> Markup:
+    """The week's days, each with its times in time order."""
+    return _remembered("patient/appointments/_slot_days.html", address, tuple(days))
+
+
+def _times(address: str, slots: list[Slot], *, with_type: bool) -> Markup:
+    """One day's times in time order; each says its type too when the patient asked for any type."""
+    return _remembered("patient/appointments/_times.html", address, tuple(slots), with_type=with_type)
 
 
 @bp.get("/appointments")
@@ -174,6 +213,52 @@ def appointments() -> str:
 @bp.get("/appointments/slots")
 def appointment_slots() -> str:
     return _slots_page(SlotFilterForm(formdata=request.args))
+
+
+@bp.get("/appointments/book")
+def book_start() -> str:
+    """Step 1: the type of appointment, or any type."""
+    start = service.start_booking(uow(), acting())
+    return render_template("patient/appointments/choose_type.html", page=start)
+
+
+@bp.get("/appointments/book/days")
+def booking_days() -> str:
+    """Step 2: a day, from the next days that have times (filters behind "Change filters")."""
+    form = SlotFilterForm(formdata=request.args)
+    wanted = _wanted(form)
+    page = service.find_days(uow(), acting(), wanted)
+    end_day = page.start_day + dt.timedelta(days=service.WEEK_DAYS - 1)
+    _filter_choices(form, page.weeks, page.start_day, end_day, page.slot_types, page.clinicians)
+    query = _query(wanted)
+    return render_template(
+        "patient/appointments/days.html",
+        page=page,
+        form=form,
+        query=query,
+        narrowed=bool(wanted.clinician_id or wanted.delivery_mode),
+        days_from=lambda day: url_for(".booking_days", **query, start=day.isoformat()),
+        times_on=lambda day: url_for(".booking_times", **query, day=day.isoformat()),
+    )
+
+
+@bp.get("/appointments/book/times")
+def booking_times() -> str:
+    """Step 3: a time on the chosen day, in time order, each with its clinician and how it happens."""
+    form = SlotFilterForm(formdata=request.args)
+    wanted = _wanted(form)
+    day = _date(request.args.get("day"))
+    if day is None:
+        abort(404)
+    page = service.find_times(uow(), acting(), wanted, day)
+    address = url_for(".book_slot", slot_id=SLOT_PLACEHOLDER)
+    query = _query(wanted)
+    return render_template(
+        "patient/appointments/times.html",
+        page=page,
+        days=url_for(".booking_days", **query),
+        times=lambda: _times(address, page.slots, with_type=not wanted.slot_type),
+    )
 
 
 def _problem(title: str, message: str, back: str, back_text: str, status: int) -> tuple[str, int]:
@@ -191,7 +276,12 @@ def _booking_page(
     current = acting()
     form = BookForm()
     at = _instant(form.at.data if request.method == "POST" else request.args.get("at"))
-    again = url_for(".reschedule_appointment", appointment_id=replacing) if replacing else url_for(".appointment_slots")
+    if replacing:
+        again = url_for(".reschedule_appointment", appointment_id=replacing)
+    elif at is not None:  # the times of that day, where the phone journey chose it
+        again = url_for(".booking_times", day=at.astimezone(service.LONDON).date().isoformat())
+    else:
+        again = url_for(".book_start")
     error = ""
     status = 200
     if form.validate_on_submit():

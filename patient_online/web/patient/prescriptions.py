@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
-from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectMultipleField, StringField, TextAreaField
 
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError, InputError, NotFound
+from patient_online.domain.prescriptions import Collection
 from patient_online.services import prescriptions as rx
 from patient_online.web import held
 from patient_online.web.input import Form
@@ -24,7 +25,22 @@ OFFERED_FOR = dt.timedelta(hours=2)
 class OrderForm(Form):
     items = SelectMultipleField("Which medicines do you need?", choices=[], validate_choice=False)
     note = TextAreaField("Anything your GP practice should know? (optional)")
+    collection = RadioField(
+        "Where do you want to collect your prescription?",
+        choices=[(c.value, c.value) for c in Collection],
+        validate_choice=False,
+    )
+    collection_asked = HiddenField()  # the form showed the choice: not choosing is then an error
     idempotency_key = HiddenField()
+
+    def chosen_collection(self) -> Collection | None:
+        """The choice; None from a form that did not ask (it was rendered before the choice existed)."""
+        value = self.collection.data or ""
+        if value in {c.value for c in Collection}:
+            return Collection(value)
+        if self.collection_asked.data or value:
+            raise InputError(rx.CHOOSE_COLLECTION, "collection")
+        return None
 
 
 class PharmacySearchForm(Form):
@@ -51,6 +67,13 @@ def prescriptions() -> str:
 def _order_page(form: OrderForm, status: int = 200) -> tuple[str, int]:
     current = acting()
     view = rx.repeat_template(uow(), current)
+    form.collection.choices = [
+        (
+            Collection.PHARMACY.value,
+            f"Your nominated pharmacy: {view.pharmacy.name}" if view.pharmacy else "A pharmacy (you will choose one)",
+        ),
+        (Collection.SURGERY.value, f"Collect a paper prescription from {current.practice.name}"),
+    ]
     # Remember what the form offered, so a request can still be queued if the link fails before it is sent.
     # Medicine names are health data: they stay on the server, the cookie holds only a random token.
     offered = {"patient": current.patient.id, "items": rx.template_item_names(x.item for x in view.orderable)}
@@ -81,6 +104,7 @@ def order_post() -> Response | tuple[str, int]:
                 form.note.data or "",
                 form.idempotency_key.data or "",
                 offered=offered,
+                collection=form.chosen_collection(),
             )
         except InputError as exc:
             if exc.field == "pharmacy":

@@ -66,7 +66,13 @@ class Flaky:
         return []
 
     def request_repeats(
-        self, patient: PatientRef, item_ids: Sequence[str], note: str, pharmacy_ods: str, idempotency_key: str
+        self,
+        patient: PatientRef,
+        item_ids: Sequence[str],
+        note: str,
+        pharmacy_ods: str,
+        idempotency_key: str,
+        **where_and_when: object,  # collection, requested_at
     ) -> RepeatRequest:
         self._call("request_repeats")
         raise AssertionError("not reached in these tests")
