@@ -47,7 +47,8 @@ def test_book_change_and_cancel_an_appointment(page: Any, tmp_path: Path) -> Non
     booked_time = _pick_a_later_time(page)
     assert page.locator("h1").inner_text() == "Book this appointment"
     page.fill("textarea[name=reason]", "Painful left knee after a fall")
-    assert "You have 70 characters remaining" in page.inner_text(".nhsuk-character-count")
+    # The character count updates from its own script after the input event: wait for it rather than race it.
+    page.locator(".nhsuk-character-count", has_text="You have 70 characters remaining").wait_for(timeout=10_000)
     page.click("button:has-text('Book appointment')")
     page.wait_for_url("**/booked")
     assert page.locator("h1").inner_text() == "Appointment booked"
