@@ -100,6 +100,7 @@ class AccessInputs:
     patient_prescriptions: bool = True
     remote_vouching_only: bool = False
     automatic_since: dt.date | None = None  # when the practice default first applied to this patient
+    practice_name: str = "your GP practice"  # for the patient's wording when a service is off
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,33 @@ def _granted_before(review: AccessFlag, granted_on: dt.date | None) -> bool:
     return granted_on is not None and granted_on < review.recorded_on
 
 
+def review_cap(flags: tuple[AccessFlag, ...], level: RecordLevel, granted_on: dt.date | None) -> RecordLevel | None:
+    """Rule 8: the level an enhanced review in force holds ``level`` back to, or None when it stands.
+
+    The review blocks new or wider access to the full record and beyond; it never removes what the patient
+    already had: a level granted before the code's date, or no wider than the level in force when the gateway
+    learned of the code (``level_then``, which covers a code recorded on the day access was given).
+    """
+    _declined, review = _flag_in_force(flags)
+    if review is None or level < RecordLevel.FULL or _granted_before(review, granted_on):
+        return None
+    kept = RecordLevel(review.level_then) if review.level_then in set(RecordLevel) else RecordLevel.NONE
+    if level <= kept:
+        return None
+    return kept if kept >= RecordLevel.FULL else RecordLevel.DETAILED
+
+
+def review_in_force(flags: tuple[AccessFlag, ...]) -> bool:
+    """Whether an enhanced-review code is in force: recorded and not lifted by a later 'not indicated'."""
+    return _flag_in_force(flags)[1] is not None
+
+
+def codes_in_force(flags: tuple[AccessFlag, ...]) -> frozenset[str]:
+    """The rule 8 codes that steer access today (for counts): a decline, and a review not lifted since."""
+    declined, review = _flag_in_force(flags)
+    return frozenset(f.code for f in (declined, review) if f is not None)
+
+
 def effective_access(inputs: AccessInputs) -> EffectiveAccess:
     """Rules 5 and 8: the services and record level one patient has, and why, in plain words.
 
@@ -191,9 +219,10 @@ def effective_access(inputs: AccessInputs) -> EffectiveAccess:
         Service.RECORD: sw[Service.RECORD].enabled,
         Service.PROXY: sw[Service.PROXY].enabled,
     }
-    messages = {s: p.message for s, p in sw.items() if not p.enabled and p.message}
+    messages = {s: p.message or _not_offered(s, inputs.practice_name) for s, p in sw.items() if not p.enabled}
     start = max(inputs.practice_access_start, EARLIEST_PROSPECTIVE_START)
     why: list[str] = []
+    held_for_review = False
     declined, review = _flag_in_force(inputs.flags)
     withheld_for_review = (
         f"Full record withheld: enhanced review indicated on {_date(review.recorded_on)}" if review else ""
@@ -207,30 +236,30 @@ def effective_access(inputs: AccessInputs) -> EffectiveAccess:
         why.append(f"No record access: online access declined on {_date(declined.recorded_on)}")
     elif inputs.patient_level is not None:
         level = inputs.patient_level
-        held_back = (
-            level >= RecordLevel.FULL
-            and review is not None
-            and not _granted_before(review, inputs.patient_level_granted_on)
-        )
-        if held_back:
-            level = RecordLevel.DETAILED
+        cap = review_cap(inputs.flags, level, inputs.patient_level_granted_on)
+        level, held_for_review = cap or level, cap is not None
         why.append(f"{level.label}: set by the GP practice")
-        if held_back:
+        if cap is not None:
             why.append(withheld_for_review)
     else:
         # Historic entries are only ever opened on request, never by default.
         level = min(inputs.practice_default_level, RecordLevel.FULL, key=lambda lv: lv.rank)
         source = "practice default"
+        cap = review_cap(inputs.flags, level, _automatic_from(inputs))
         if level >= RecordLevel.FULL and inputs.age < ADULT_AGE:
             level = RecordLevel.DETAILED
             why.append(f"{level.label}: {source}")
             why.append("Full record withheld: patients under 16 do not get it automatically")
-        elif level >= RecordLevel.FULL and review is not None and not _granted_before(review, _automatic_from(inputs)):
-            level = RecordLevel.DETAILED
+        elif cap is not None:
+            level, held_for_review = cap, True
             why.append(f"{level.label}: {source}")
             why.append(withheld_for_review)
         else:
             why.append(f"{level.label}: {source}")
+    if sw[Service.RECORD].enabled and (level is RecordLevel.NONE or held_for_review):
+        # The same neutral words whatever the reason, so the page never tells the patient (or anyone reading
+        # over their shoulder) that a decline or a review is on their record.
+        messages[Service.RECORD] = _contact_about(Service.RECORD, inputs.practice_name)
 
     if level > RecordLevel.SUMMARY and inputs.remote_vouching_only:
         level = RecordLevel.SUMMARY
@@ -241,12 +270,41 @@ def effective_access(inputs: AccessInputs) -> EffectiveAccess:
             why.append(f"{service.label}: switched off for everyone by the GP practice")
         elif not services[service]:
             why.append(f"{service.label}: switched off for this patient by the GP practice")
+            messages[service] = _contact_about(service, inputs.practice_name)
     if not sw[Service.PROXY].enabled:
         why.append(f"{Service.PROXY.label}: switched off for everyone by the GP practice")
 
     return EffectiveAccess(
         services=services, record_level=level, access_start=start, explanation=tuple(why), messages=messages
     )
+
+
+_OFFERED = {
+    Service.APPOINTMENTS: "appointment booking",
+    Service.PRESCRIPTIONS: "repeat prescriptions",
+    Service.RECORD: "GP record access",
+    Service.PROXY: "proxy access",
+}
+_ACCESS_TO = {
+    Service.APPOINTMENTS: "your appointments",
+    Service.PRESCRIPTIONS: "your repeat prescriptions",
+    Service.RECORD: "your GP record",
+    Service.PROXY: "proxy access",
+}
+
+
+def _not_offered(service: Service, practice_name: str) -> str:
+    """The patient's words when the practice has switched a service off for everyone (and left no message)."""
+    return f"{_capital(practice_name)} does not offer {_OFFERED[service]} online."
+
+
+def _contact_about(service: Service, practice_name: str) -> str:
+    """The patient's words when the service is off for them alone: true for every reason, naming none."""
+    return f"Contact {practice_name} about online access to {_ACCESS_TO[service]}."
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _automatic_from(inputs: AccessInputs) -> dt.date | None:

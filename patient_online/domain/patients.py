@@ -21,6 +21,9 @@ class AccessFlag:
 
     code: str
     recorded_on: dt.date
+    # For an enhanced-review code: the record level the patient had when the gateway learned of the code
+    # (rule 8 keeps it). Stored as the level's value so this module does not depend on the record levels.
+    level_then: str | None = None
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ def patient_access(
         patient_prescriptions=patient.prescriptions_enabled,
         remote_vouching_only=remote_only,
         automatic_since=link.linked_at.date() if link else None,
+        practice_name=practice.name,
     )
     return effective_access(inputs)
 
@@ -126,13 +127,31 @@ REMOTE_METHODS = ("vouching", "vouching_with_confirmation")
 
 def stored_flags(patient: Patient) -> tuple[AccessFlag, ...]:
     """The SNOMED CT access flags the gateway holds for the patient (from the clinical system or reception)."""
+    return flags_from(patient.flags)
+
+
+def flags_from(items: object) -> tuple[AccessFlag, ...]:
+    """Access flags from their stored form (a list of {code, date[, level_then]} entries)."""
     flags = []
-    for item in patient.flags or []:
+    for item in items if isinstance(items, list) else []:
         try:
-            flags.append(AccessFlag(str(item["code"]), dt.date.fromisoformat(str(item["date"]))))
-        except (KeyError, TypeError, ValueError):
+            then = item.get("level_then")
+            flags.append(
+                AccessFlag(str(item["code"]), dt.date.fromisoformat(str(item["date"])), str(then) if then else None)
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
             continue  # a malformed entry steers nothing; the clinical system stays the source of truth
     return tuple(flags)
+
+
+def noted_levels(patient: Patient) -> dict[tuple[str, str], str]:
+    """The level noted on each enhanced-review code the gateway holds, by (code, date): reading the codes
+    again from the clinical system must keep them, or rule 8 would forget what access the patient had."""
+    return {
+        (str(f.get("code")), str(f.get("date"))): str(f["level_then"])
+        for f in patient.flags or []
+        if isinstance(f, dict) and f.get("level_then")
+    }
 
 
 def _age(born: dt.date, day: dt.date) -> int:

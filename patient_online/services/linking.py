@@ -23,6 +23,7 @@ from patient_online.domain.verification import (
 )
 from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, User, Verification
 
+from .access import noted_levels
 from .unit_of_work import AbstractUnitOfWork
 
 LETTER_LIFETIME = dt.timedelta(days=30)
@@ -99,7 +100,12 @@ def ensure_patient(uow: AbstractUnitOfWork, practice: Practice, person: Demograp
             online_account_id=new_account_id(uow, practice),
         )
         session.add(patient)
-    patient.flags = [{"code": f.code, "date": f.recorded_on.isoformat()} for f in person.flags]
+    noted = noted_levels(patient)  # rule 8: a review keeps the level noted when the gateway first saw it
+    patient.flags = [
+        {"code": f.code, "date": f.recorded_on.isoformat()}
+        | ({"level_then": noted[key]} if (key := (f.code, f.recorded_on.isoformat())) in noted else {})
+        for f in person.flags
+    ]
     patient.flags_read_at = uow.now()
     session.flush()
     return patient

@@ -10,9 +10,9 @@ from patient_online.domain.access import (
     FLAG_DECLINED,
     FLAG_ENHANCED_REVIEW,
     FLAG_LABELS,
-    FLAG_REVIEW_NOT_INDICATED,
     EffectiveAccess,
     Service,
+    review_cap,
 )
 from patient_online.domain.errors import InputError, NotAllowed, NotFound
 from patient_online.domain.patients import AccessFlag
@@ -20,7 +20,7 @@ from patient_online.domain.record import RecordLevel
 from patient_online.domain.verification import PatientSummary
 from patient_online.models import Patient, Practice, User
 
-from .access import patient_access, practice_switches, stored_flags
+from .access import noted_levels, patient_access, practice_switches, stored_flags
 from .linking import summary
 from .unit_of_work import AbstractUnitOfWork
 
@@ -145,8 +145,9 @@ def set_patient_access(
 ) -> EffectiveAccess:
     """Set one patient's record level and services; the change takes effect at their next page.
 
-    Refuses record access above 'none' while the patient has declined it, and the full record while an
-    enhanced review is indicated: those codes are changed in the clinical system (or below) first.
+    Refuses record access above 'none' while the patient has declined it, and new or wider access to the full
+    record while an enhanced review is indicated (rule 8: keeping a level the patient already had is allowed,
+    so reception can still change their other services): those codes are changed in the clinical system first.
     """
     uow.writing()
     patient = _patient(uow, staff, practice, patient_id)
@@ -167,7 +168,7 @@ def set_patient_access(
                 "Remove that code before giving record access",
                 "record_level",
             )
-    if level is not None and level >= RecordLevel.FULL and _review_in_force(flags):
+    if level is not None and _widens_past_review(patient, flags, level):
         raise InputError(
             "An enhanced review is indicated for this patient. A clinician must record ‘enhanced review not "
             "indicated’ before the full record can be given",
@@ -180,22 +181,40 @@ def set_patient_access(
         patient.record_level_set_at = uow.now() if new_level is not None else None
     patient.appointments_enabled = change.appointments
     patient.prescriptions_enabled = change.prescriptions
+    access = patient_access(uow.session, patient, uow.today())
+    _lower_noted_levels(patient, access.record_level)
     new = _state(patient)
     if new != old:
         _audit_change(uow, staff, practice, patient, old, new)
-    access = patient_access(uow.session, patient, uow.today())
     uow.commit()
     return access
+
+
+def _lower_noted_levels(patient: Patient, level: RecordLevel) -> None:
+    """Rule 8 keeps only what the patient still has: once reception lowers their access while a review is in
+    force, giving it back is new access, so each review's noted level comes down with it."""
+    flags = list(patient.flags or [])
+    changed = False
+    for i, item in enumerate(flags):
+        then = item.get("level_then") if isinstance(item, dict) else None
+        if then in set(RecordLevel) and RecordLevel(str(then)) > level:
+            flags[i] = {**item, "level_then": level.value}
+            changed = True
+    if changed:
+        patient.flags = flags
 
 
 def _latest(flags: tuple[AccessFlag, ...], code: str) -> dt.date | None:
     return max((f.recorded_on for f in flags if f.code == code), default=None)
 
 
-def _review_in_force(flags: tuple[AccessFlag, ...]) -> bool:
-    indicated = _latest(flags, FLAG_ENHANCED_REVIEW)
-    lifted = _latest(flags, FLAG_REVIEW_NOT_INDICATED)
-    return indicated is not None and (lifted is None or lifted <= indicated)
+def _widens_past_review(patient: Patient, flags: tuple[AccessFlag, ...], level: RecordLevel) -> bool:
+    """Rule 8: whether setting ``level`` would give access an enhanced review in force holds back.
+
+    A level the patient already holds keeps the date it was granted, so saving it again changes nothing."""
+    kept = patient.record_level == level.value and patient.record_level_set_at is not None
+    granted_on = patient.record_level_set_at.date() if kept and patient.record_level_set_at else None
+    return review_cap(flags, level, granted_on) is not None
 
 
 def _audit_change(
@@ -228,10 +247,10 @@ def record_flag(
     if recorded_on < EARLIEST_CODE_DATE:
         raise InputError("Date must be in 2000 or later", "recorded_on")
     old = _state(patient)
-    patient.flags = [
-        *(patient.flags or []),
-        {"code": code, "date": recorded_on.isoformat(), "source": SOURCE_PRACTICE},
-    ]
+    entry: dict[str, str] = {"code": code, "date": recorded_on.isoformat(), "source": SOURCE_PRACTICE}
+    if code == FLAG_ENHANCED_REVIEW:
+        entry["level_then"] = patient_access(uow.session, patient, uow.today()).record_level.value
+    patient.flags = [*(patient.flags or []), entry]
     _audit_change(uow, staff, practice, patient, old, _state(patient))
     uow.commit()
 
@@ -265,7 +284,7 @@ def refresh_flags(uow: AbstractUnitOfWork, staff: User, practice: Practice, pati
     patient = _patient(uow, staff, practice, patient_id)
     old = _state(patient)
     kept = [f for f in patient.flags or [] if isinstance(f, dict) and f.get("source") == SOURCE_PRACTICE]
-    read = [{"code": f.code, "date": f.recorded_on.isoformat(), "source": SOURCE_CLINICAL} for f in found.flags]
+    read = _read_flags(uow, patient, found.flags)
     patient.flags = read + kept
     patient.flags_read_at = uow.now()
     new = _state(patient)
@@ -273,6 +292,25 @@ def refresh_flags(uow: AbstractUnitOfWork, staff: User, practice: Practice, pati
         _audit_change(uow, staff, practice, patient, old, new)
     uow.commit()
     return len(read)
+
+
+def _read_flags(uow: AbstractUnitOfWork, patient: Patient, found: tuple[AccessFlag, ...]) -> list[dict[str, str]]:
+    """The codes as read, each enhanced review with the level in force when the gateway first saw it (rule 8).
+
+    A review already held keeps the level it noted; a new one notes the level the patient has now, before it."""
+    noted = noted_levels(patient)
+    now: str | None = None
+    read = []
+    for flag in found:
+        entry = {"code": flag.code, "date": flag.recorded_on.isoformat(), "source": SOURCE_CLINICAL}
+        if flag.code == FLAG_ENHANCED_REVIEW:
+            then = noted.get((flag.code, entry["date"]))
+            if then is None:
+                now = now or patient_access(uow.session, patient, uow.today()).record_level.value
+                then = now
+            entry["level_then"] = then
+        read.append(entry)
+    return read
 
 
 def _codes(flags: list[Any]) -> list[tuple[str, str, str]]:

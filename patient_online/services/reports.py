@@ -9,9 +9,15 @@ import typing
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, case, cast, func, or_, select
 
-from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, Service, VerificationMethod
+from patient_online.domain.access import (
+    FLAG_DECLINED,
+    FLAG_ENHANCED_REVIEW,
+    Service,
+    VerificationMethod,
+    codes_in_force,
+)
 from patient_online.domain.errors import ClinicalSystemError, InputError
 from patient_online.domain.ports import ReportFigures
 from patient_online.domain.reports import (
@@ -34,6 +40,7 @@ from patient_online.models import (
     Verification,
 )
 
+from .access import flags_from
 from .controls import SwitchView, contract_shortfalls, require_manager
 from .unit_of_work import AbstractUnitOfWork
 
@@ -224,14 +231,13 @@ def uptake_report(uow: AbstractUnitOfWork, practice: Practice, actor: User, peri
     oldest = pending_row[1]
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
-    gateway_flags = session.execute(
-        select(
-            *[
-                func.coalesce(func.sum(case((cast(Patient.flags, String).like(f"%{c}%"), 1), else_=0)), 0)
-                for c in FLAG_CODES
-            ]
-        ).where(of_practice)
-    ).one()
+    gateway_flags = _codes_in_force(
+        session.scalars(
+            select(Patient.flags).where(
+                of_practice, or_(*[cast(Patient.flags, String).like(f"%{c}%") for c in FLAG_CODES])
+            )
+        )
+    )
 
     shortfalls = contract_shortfalls(uow, practice)
     name, ods, slot_types = practice.name, practice.ods_code, tuple(practice.online_slot_types or ())
@@ -256,7 +262,7 @@ def uptake_report(uow: AbstractUnitOfWork, practice: Practice, actor: User, peri
         pending_bands=[AgeBand(label, int(n)) for (_l, _h, label), n in zip(AGE_BANDS, pending_row[2:], strict=True)],
         gateway_bookings=int(gateway_bookings or 0),
         clinical=figures,
-        gateway_flag_counts={c: int(n) for c, n in zip(FLAG_CODES, gateway_flags, strict=True)},
+        gateway_flag_counts=gateway_flags,
         shortfalls=shortfalls,
     )
 
@@ -374,7 +380,7 @@ def report_rows(report: UptakeReport) -> list[tuple[str, str, str]]:
     rows += [
         ("Patients with code 1290331000000103 (online access declined)", str(report.flag_counts[FLAG_DECLINED]), ""),
         (
-            "Patients with code 1364731000000104 (enhanced review indicated)",
+            "Patients with code 1364731000000104 (enhanced review indicated) in force",
             str(report.flag_counts[FLAG_ENHANCED_REVIEW]),
             "",
         ),
@@ -392,6 +398,15 @@ def report_rows(report: UptakeReport) -> list[tuple[str, str, str]]:
             )
         )
     return rows
+
+
+def _codes_in_force(stored: typing.Iterable[object]) -> dict[str, int]:
+    """Patients per rule 8 code in force: a review lifted by a later 'not indicated' no longer counts."""
+    counts = dict.fromkeys(FLAG_CODES, 0)
+    for items in stored:
+        for code in codes_in_force(flags_from(items)):
+            counts[code] = counts.get(code, 0) + 1
+    return counts
 
 
 def report_csv(report: UptakeReport) -> str:

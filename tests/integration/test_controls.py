@@ -321,7 +321,7 @@ def test_reception_turns_appointments_off_for_one_patient(app: Any, client: Any,
         assert acting.access.record_level == RecordLevel.SUMMARY
 
 
-def test_reception_cannot_give_the_full_record_while_a_review_is_indicated(app: Any, client: Any, sign_in: Any) -> None:
+def test_a_review_keeps_the_full_record_already_given_but_refuses_wider(app: Any, client: Any, sign_in: Any) -> None:
     sign_in(RECEPTION)
     with app.app_context():
         patient_id = _own_patient(PATIENT).id
@@ -332,11 +332,17 @@ def test_reception_cannot_give_the_full_record_while_a_review_is_indicated(app: 
         page=url,
     )
     assert flagged.status_code == 302
-    refused = client.submit(url, {"record_level": "full", "appointments": "on", "prescriptions": "on"})
+    # Rule 8: the demo patient was already reading the full record (the practice default) when the code was
+    # recorded, so it stays, and saving it again is allowed; only wider access is refused.
+    kept = client.submit(url, {"record_level": "full", "appointments": "on", "prescriptions": "off"})
+    assert kept.status_code == 302
+    assert "Full record: set by the GP practice" in client.get(url).get_data(as_text=True)
+    refused = client.submit(url, {"record_level": "historic", "appointments": "on", "prescriptions": "on"})
     assert refused.status_code == 400
     assert "enhanced review not" in refused.get_data(as_text=True)
-    # The demo patient was linked today, after the code: the full record is held back.
-    assert "Full record withheld: enhanced review indicated on" in client.get(url).get_data(as_text=True)
+    with app.app_context():
+        acting = acting_for(db.session, _user(PATIENT), None)
+        assert acting is not None and acting.access.record_level is RecordLevel.FULL
     lifted = client.submit(
         f"{url}/flags", {"code": FLAG_REVIEW_NOT_INDICATED, **_date_fields("recorded_on", dt.date.today())}, page=url
     )
@@ -400,9 +406,7 @@ def test_service_layer_refuses_other_practices(app_ctx: Any, session: Any, uow: 
 
 
 # Enforcement: a crafted request that bypasses the page is refused and changes nothing ----------------------
-def test_crafted_patient_post_is_refused_when_the_service_is_off(
-    app: Any, client: Any, sign_in: Any, uow: Any
-) -> None:
+def test_crafted_patient_post_is_refused_when_the_service_is_off(app: Any, client: Any, sign_in: Any, uow: Any) -> None:
     with app.app_context():
         controls.set_switch(
             uow,
@@ -434,3 +438,76 @@ def _count_orders() -> int:
     from patient_online.models import PrescriptionOrder
 
     return int(db.session.scalar(select(func.count(PrescriptionOrder.id))) or 0)
+
+
+# Rule 8 and the patient's wording: a review never removes access already granted, and no page tells the patient
+# why their access is limited in words that name a code or a safeguarding concern.
+PATIENT_FORBIDDEN = ("enhanced review", "safeguarding", "104", "withheld", "not available online at your gp practice")
+
+
+def _patient_pages(client: Any) -> str:
+    home = client.get("/home")
+    record = client.get("/record")
+    assert home.status_code == 200
+    return (home.get_data(as_text=True) + record.get_data(as_text=True)).lower()
+
+
+def test_a_new_review_leaves_the_patients_full_record_and_names_nothing(app: Any, client: Any, sign_in: Any) -> None:
+    sign_in(RECEPTION)
+    with app.app_context():
+        patient_id = _own_patient(PATIENT).id
+    url = f"/reception/patients/{patient_id}/access"
+    flagged = client.submit(
+        f"{url}/flags", {"code": FLAG_ENHANCED_REVIEW, **_date_fields("recorded_on", dt.date.today())}, page=url
+    )
+    assert flagged.status_code == 302
+    assert "Full record: practice default" in client.get(url).get_data(as_text=True)
+    client.submit("/logout", {}, page="/home")
+    sign_in(PATIENT)
+    pages = _patient_pages(client)
+    assert "full record" in pages
+    for word in PATIENT_FORBIDDEN:
+        assert word not in pages, word
+
+
+def test_a_review_holding_back_new_access_is_not_disclosed_to_the_patient(app: Any, client: Any, sign_in: Any) -> None:
+    with app.app_context():
+        patient = _own_patient(PATIENT)
+        patient.flags = [{"code": FLAG_ENHANCED_REVIEW, "date": "2020-01-01"}]  # read before the patient linked
+        db.session.commit()
+    sign_in(PATIENT)
+    pages = _patient_pages(client)
+    for word in PATIENT_FORBIDDEN:
+        assert word not in pages, word
+    with app.app_context():
+        acting = acting_for(db.session, _user(PATIENT), None)
+        assert acting is not None and acting.access.record_level is RecordLevel.DETAILED
+
+
+def test_a_patient_whose_record_is_set_to_none_is_told_the_truth(app: Any, client: Any, sign_in: Any) -> None:
+    with app.app_context():
+        patient = _own_patient(PATIENT)
+        patient.record_level = RecordLevel.NONE.value
+        name = patient.practice.name
+        db.session.commit()
+    sign_in(PATIENT)
+    pages = _patient_pages(client)
+    assert f"contact {name.lower()} about online access to your gp record" in pages
+    for word in PATIENT_FORBIDDEN:
+        assert word not in pages, word
+
+
+def test_a_practice_that_switched_the_record_off_says_so(app: Any, client: Any, sign_in: Any, uow: Any) -> None:
+    with app.app_context():
+        practice = _practice()
+        name = practice.name
+        controls.set_switch(
+            uow,
+            practice,
+            _user(MANAGER),
+            SwitchSetting(Service.RECORD, False, "", "System change", BACK, RecordLevel.FULL),
+        )
+    sign_in(PATIENT)
+    pages = _patient_pages(client)
+    assert f"{name.lower()} does not offer gp record access online" in pages
+    assert "not available online at your gp practice" not in pages

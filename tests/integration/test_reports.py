@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from patient_online import wiring
 from patient_online.adapters.demo.models import DemoAppointment, DemoPatient, DemoSlot
-from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, Service
+from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW, FLAG_REVIEW_NOT_INDICATED, Service
 from patient_online.domain.controls import SwitchSetting
 from patient_online.extensions import db
 from patient_online.models import AccountLink, AuditEvent, LinkRequest, Patient, Practice, User, Verification
@@ -50,8 +50,15 @@ def _expected_clinical(session: Any, practice: Practice, period: Any) -> dict[st
         "slots": slots,
         "online_type_slots": online_slots,
         "declined": sum(any(f["code"] == FLAG_DECLINED for f in p.flags) for p in patients),
-        "review": sum(any(f["code"] == FLAG_ENHANCED_REVIEW for f in p.flags) for p in patients),
+        "review": sum(_review_in_force(p.flags) for p in patients),
     }
+
+
+def _review_in_force(flags: list[dict[str, str]]) -> bool:
+    """A 104 counts while no 'not indicated' (106) is dated after the latest 104 (a tie keeps the review)."""
+    indicated = [f["date"] for f in flags if f["code"] == FLAG_ENHANCED_REVIEW]
+    lifted = [f["date"] for f in flags if f["code"] == FLAG_REVIEW_NOT_INDICATED]
+    return bool(indicated) and not any(day > max(indicated) for day in lifted)
 
 
 def test_figures_match_the_seeded_demo_data(app_ctx: Any, session: Any, uow: Any) -> None:
@@ -67,7 +74,8 @@ def test_figures_match_the_seeded_demo_data(app_ctx: Any, session: Any, uow: Any
     assert report.clinical.slots == expected["slots"] > 0
     assert report.clinical.online_type_slots == expected["online_type_slots"] > 0
     assert report.flag_counts == {FLAG_DECLINED: expected["declined"], FLAG_ENHANCED_REVIEW: expected["review"]}
-    assert report.flag_counts == {FLAG_DECLINED: 1, FLAG_ENHANCED_REVIEW: 2}
+    # Two demo patients have a 104; one was lifted by a later 106, so one review is in force.
+    assert report.flag_counts == {FLAG_DECLINED: 1, FLAG_ENHANCED_REVIEW: 1}
 
     links = [
         link
@@ -200,3 +208,27 @@ def test_reception_cannot_see_the_report(client: Any, sign_in: Any) -> None:
     sign_in("reception.y02001@example.com")
     assert client.get("/manage/reports").status_code == 403
     assert client.get("/manage/reports.csv").status_code == 403
+
+
+def test_gateway_counts_only_reviews_in_force(app_ctx: Any, session: Any, uow: Any) -> None:
+    """Without the clinical system's figures the gateway counts its own codes: a lifted review is not counted."""
+    practice = _practice(session)
+    patients = list(session.scalars(select(Patient).where(Patient.practice_id == practice.id).order_by(Patient.id)))
+    assert len(patients) >= 3
+    for patient in patients:
+        patient.flags = []
+    patients[0].flags = [{"code": FLAG_ENHANCED_REVIEW, "date": "2025-05-02", "level_then": "full"}]
+    patients[1].flags = [
+        {"code": FLAG_ENHANCED_REVIEW, "date": "2024-11-04"},
+        {"code": FLAG_REVIEW_NOT_INDICATED, "date": "2025-01-20"},
+    ]
+    patients[2].flags = [
+        {"code": FLAG_REVIEW_NOT_INDICATED, "date": "2024-01-20"},
+        {"code": FLAG_ENHANCED_REVIEW, "date": "2024-11-04"},
+        {"code": FLAG_DECLINED, "date": "2024-02-12"},
+    ]
+    session.commit()
+    wiring.override_clinical(app_ctx, "Y02001", FakeClinicalSystem())
+    report = reports.uptake_report(uow, practice, _manager(session), reports.default_period(today()))
+    assert report.clinical is None
+    assert report.flag_counts == {FLAG_DECLINED: 1, FLAG_ENHANCED_REVIEW: 2}

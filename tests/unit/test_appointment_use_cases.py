@@ -142,7 +142,11 @@ def test_with_appointments_switched_off_the_patient_still_sees_theirs_read_only(
     assert listed.read_only and not listed.may_book_more and listed.limit_message == ""
     assert [i.id for i in listed.upcoming] == ["A1"] and not listed.upcoming[0].may_change
     assert listed.by_phone == f"To cancel or change an appointment, call {where.name} on {PHONE}."
-    assert (listed.off_message != "") is (switched_off == "for everyone")
+    assert listed.off_message == (
+        "Online booking is paused until 4 January."
+        if switched_off == "for everyone"
+        else f"Contact {where.name} about online access to your appointments."
+    )
     assert uow.audit_actions() == ["appointments.viewed"]
     item = service.get_appointment(uow, who, "A1")
     assert not item.may_change

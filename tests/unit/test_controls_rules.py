@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
-from patient_online.domain.access import Service
+from patient_online.domain.access import FLAG_ENHANCED_REVIEW, Service
 from patient_online.domain.controls import (
     PracticeRules,
     SwitchSetting,
@@ -16,7 +17,13 @@ from patient_online.domain.controls import (
     rule_problems,
     switch_problems,
 )
+from patient_online.domain.errors import InputError
 from patient_online.domain.record import RecordLevel
+from patient_online.models import Patient, Practice, StaffMembership, User
+from patient_online.services import patient_access
+from patient_online.services.patient_access import AccessChange
+from tests.fakes import FakeUnitOfWork
+from tests.unit.conftest import patient, practice, user
 
 TODAY = dt.date(2026, 6, 1)
 GOOD = PracticeRules(
@@ -138,3 +145,53 @@ def test_message_length() -> None:
 def test_bank_holidays_england_and_wales() -> None:
     days = next_bank_holidays(dt.date(2026, 12, 20))
     assert [d for d, _ in days] == [dt.date(2026, 12, 25), dt.date(2026, 12, 26), dt.date(2026, 12, 28)]
+
+
+# Rule 8 at reception: an enhanced review refuses new or wider access, never a level the patient already has.
+@pytest.fixture
+def unit() -> Iterator[FakeUnitOfWork]:
+    made = FakeUnitOfWork(settings={"SECRET_KEY": "unit-test-secret"})
+    yield made
+    made.close()
+
+
+def _reception(uow: FakeUnitOfWork, where: Practice) -> User:
+    staff = user(uow, kind="staff")
+    uow.session.add(StaffMembership(user_id=staff.id, practice_id=where.id, role="receptionist"))
+    uow.session.flush()
+    uow.session.refresh(staff)
+    return staff
+
+
+def _full_patient_with_a_review(uow: FakeUnitOfWork) -> tuple[Practice, User, Patient]:
+    """A patient given the full record today, then a 104 recorded today by reception."""
+    where = practice(uow)
+    staff = _reception(uow, where)
+    person = patient(uow, where)
+    patient_access.set_patient_access(uow, staff, where, person.id, AccessChange(RecordLevel.FULL, True, True))
+    patient_access.record_flag(uow, staff, where, person.id, FLAG_ENHANCED_REVIEW, uow.today())
+    return where, staff, person
+
+
+def test_a_review_recorded_on_the_day_of_a_grant_keeps_it(unit: FakeUnitOfWork) -> None:
+    where, staff, person = _full_patient_with_a_review(unit)
+    assert person.flags[-1]["level_then"] == RecordLevel.FULL.value
+    assert patient_access.access_panel(unit, staff, where, person.id).access.record_level is RecordLevel.FULL
+    # Saving the level the patient already has (to change another service) is not new access.
+    kept = patient_access.set_patient_access(unit, staff, where, person.id, AccessChange(RecordLevel.FULL, False, True))
+    assert kept.record_level is RecordLevel.FULL
+
+
+def test_a_review_refuses_wider_access(unit: FakeUnitOfWork) -> None:
+    where, staff, person = _full_patient_with_a_review(unit)
+    with pytest.raises(InputError, match="enhanced review not"):
+        patient_access.set_patient_access(unit, staff, where, person.id, AccessChange(RecordLevel.HISTORIC, True, True))
+    assert person.record_level == RecordLevel.FULL.value
+
+
+def test_a_review_refuses_new_access(unit: FakeUnitOfWork) -> None:
+    where, staff, person = _full_patient_with_a_review(unit)
+    patient_access.set_patient_access(unit, staff, where, person.id, AccessChange(RecordLevel.DETAILED, True, True))
+    with pytest.raises(InputError, match="enhanced review not"):
+        patient_access.set_patient_access(unit, staff, where, person.id, AccessChange(RecordLevel.FULL, True, True))
+    assert patient_access.access_panel(unit, staff, where, person.id).access.record_level is RecordLevel.DETAILED

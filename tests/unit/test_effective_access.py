@@ -229,7 +229,7 @@ def test_service_needs_practice_and_patient(service: Service, practice_on: bool,
         assert access.messages[service] == "Paused; call 01632 960 101"
         assert "switched off for everyone" in text
     else:
-        assert service not in access.messages
+        assert (service in access.messages) is (not patient_on)
         assert ("switched off for this patient" in text) is (not patient_on)
 
 
@@ -288,3 +288,124 @@ def test_every_flag_combination(d103: dt.date | None, d104: dt.date | None, d106
     assert access.record_level == expected, (flags, access.explanation)
     # Appointments and prescriptions are never steered by the record codes.
     assert access.allows(Service.APPOINTMENTS) and access.allows(Service.PRESCRIPTIONS)
+
+
+# Rule 8 as the design states it: an enhanced review blocks new or wider access, never access already granted.
+FORBIDDEN = ("enhanced review", "safeguarding", "104", "withheld", "declined")
+
+
+def noted_review(day: dt.date, level_then: RecordLevel) -> AccessFlag:
+    """A 104 as the gateway stores it: with the level the patient had when the gateway learned of it."""
+    return AccessFlag(FLAG_ENHANCED_REVIEW, day, level_then.value)
+
+
+@pytest.mark.parametrize(
+    ("case", "given", "level"),
+    [
+        ("full by default, 104 recorded the day access began", inputs(flags=(noted_review(LINKED, F),)), F),
+        (
+            "full set by reception, 104 recorded the same day",
+            inputs(patient_level=F, patient_level_granted_on=TODAY, flags=(noted_review(TODAY, F),)),
+            F,
+        ),
+        (
+            "full set by reception before a 104 dated earlier than the grant was read",
+            inputs(patient_level=F, patient_level_granted_on=D(2025, 3, 1), flags=(noted_review(D(2025, 1, 1), F),)),
+            F,
+        ),
+        (
+            "historic kept when it was in force",
+            inputs(patient_level=H, patient_level_granted_on=TODAY, flags=(noted_review(TODAY, H),)),
+            H,
+        ),
+        (
+            "wider than the level in force is held back to it",
+            inputs(patient_level=H, patient_level_granted_on=TODAY, flags=(noted_review(D(2025, 6, 1), F),)),
+            F,
+        ),
+        (
+            "detailed when the code came stays detailed though the default is now full",
+            inputs(flags=(noted_review(LINKED, DET),)),
+            DET,
+        ),
+        (
+            "full granted after the code is new access: held back",
+            inputs(patient_level=F, patient_level_granted_on=TODAY, flags=(noted_review(D(2025, 6, 1), DET),)),
+            DET,
+        ),
+    ],
+)
+def test_rule_8_keeps_access_already_granted(case: str, given: AccessInputs, level: RecordLevel) -> None:
+    assert effective_access(given).record_level is level, case
+
+
+def test_rule_8_review_cap_refuses_only_new_or_wider_access() -> None:
+    from patient_online.domain.access import review_cap
+
+    flags = (noted_review(D(2025, 6, 1), F),)
+    assert review_cap(flags, F, None) is None  # the level in force stays
+    assert review_cap(flags, H, None) is F  # wider is refused
+    assert review_cap((noted_review(D(2025, 6, 1), DET),), F, None) is DET  # new is refused
+    assert review_cap((review(D(2025, 6, 1)),), F, D(2025, 5, 31)) is None  # granted before the code's date
+    assert review_cap((review(D(2025, 6, 1)), lifted(D(2025, 7, 1))), H, None) is None  # lifted
+
+
+PRACTICE = "Riverside Surgery"
+
+
+@pytest.mark.parametrize(
+    ("case", "given", "service", "words"),
+    [
+        (
+            "practice switch off",
+            inputs(off=[Service.RECORD]),
+            Service.RECORD,
+            f"{PRACTICE} does not offer GP record access online.",
+        ),
+        (
+            "practice switch off, appointments",
+            inputs(off=[Service.APPOINTMENTS]),
+            Service.APPOINTMENTS,
+            f"{PRACTICE} does not offer appointment booking online.",
+        ),
+        (
+            "patient's record set to none",
+            inputs(patient_level=N),
+            Service.RECORD,
+            f"Contact {PRACTICE} about online access to your GP record.",
+        ),
+        (
+            "patient's appointments off",
+            inputs(patient_appointments=False),
+            Service.APPOINTMENTS,
+            f"Contact {PRACTICE} about online access to your appointments.",
+        ),
+        (
+            "patient's prescriptions off",
+            inputs(patient_prescriptions=False),
+            Service.PRESCRIPTIONS,
+            f"Contact {PRACTICE} about online access to your repeat prescriptions.",
+        ),
+        (
+            "access declined",
+            inputs(flags=(declined(),)),
+            Service.RECORD,
+            f"Contact {PRACTICE} about online access to your GP record.",
+        ),
+        (
+            "awaiting enhanced review",
+            inputs(flags=(review(D(2024, 12, 1)),)),
+            Service.RECORD,
+            f"Contact {PRACTICE} about online access to your GP record.",
+        ),
+    ],
+)
+def test_patient_wording_is_true_and_names_no_code(
+    case: str, given: AccessInputs, service: Service, words: str
+) -> None:
+    access = effective_access(replace(given, practice_name=PRACTICE))
+    assert access.messages[service] == words, case
+    patient_text = " ".join([*access.messages.values(), *access.in_plain_words()]).lower()
+    assert "not available online at your gp practice" not in patient_text
+    for word in FORBIDDEN:
+        assert word not in patient_text, (case, word)
