@@ -5,6 +5,7 @@ Shared by the browser tests and the system tests (slow links, several nodes).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -19,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from patient_online.adapters.demo.models import DemoSlot
+from patient_online.models import Practice
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import totp_now
 
@@ -284,3 +289,24 @@ def gunicorn_nodes(env: dict[str, str], count: int = 2, **options: Any) -> Itera
             raise problems[0]
         assert len(set(bases)) == count
         yield bases
+
+
+def free_slots(engine: Engine, count: int, days: int) -> list[tuple[str, str]]:
+    """Free, online-bookable Y02001 slots between two and ``days`` days ahead: (id, start as the page gives it)."""
+    now = dt.datetime.now(dt.UTC)
+    with Session(engine) as session:
+        practice = session.scalars(select(Practice).where(Practice.ods_code == "Y02001")).one()
+        rows = session.scalars(
+            select(DemoSlot)
+            .where(
+                DemoSlot.practice_ods == "Y02001",
+                DemoSlot.status == "free",
+                DemoSlot.slot_type.in_(list(practice.online_slot_types)),
+                DemoSlot.start > now + dt.timedelta(days=2),
+                DemoSlot.start < now + dt.timedelta(days=days),
+            )
+            .order_by(DemoSlot.start)
+            .limit(count)
+        ).all()
+    assert len(rows) == count, "not enough free slots in the demo data"
+    return [(row.id, row.start.isoformat()) for row in rows]

@@ -28,14 +28,15 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, update
 from sqlalchemy.orm import Session
 
-from patient_online.adapters.demo.models import DemoAppointment, DemoRepeatRequest, DemoSlot
-from patient_online.models import AuditEvent, Notification, OutboxMessage, Practice, PrescriptionOrder
+from patient_online.adapters.demo.models import DemoAppointment, DemoRepeatRequest
+from patient_online.models import AuditEvent, Notification, OutboxMessage, PrescriptionOrder
 
 from .servers import (
     CSRF_RE,
     PrivatePostgres,
     add_linked_patients,
     flask,
+    free_slots,
     gateway_env,
     gunicorn_nodes,
     prepare_database,
@@ -105,27 +106,6 @@ def cluster() -> Iterator[Cluster]:
                 yield Cluster(database, env, engine, nodes, patients)
         finally:
             engine.dispose()
-
-
-def _free_slots(engine: Engine, count: int) -> list[tuple[str, str]]:
-    """Free, online-bookable Y02001 slots between two and thirty days ahead: (id, start as the page gives it)."""
-    now = dt.datetime.now(dt.UTC)
-    with Session(engine) as session:
-        practice = session.scalars(select(Practice).where(Practice.ods_code == "Y02001")).one()
-        rows = session.scalars(
-            select(DemoSlot)
-            .where(
-                DemoSlot.practice_ods == "Y02001",
-                DemoSlot.status == "free",
-                DemoSlot.slot_type.in_(list(practice.online_slot_types)),
-                DemoSlot.start > now + dt.timedelta(days=2),
-                DemoSlot.start < now + dt.timedelta(days=30),
-            )
-            .order_by(DemoSlot.start)
-            .limit(count)
-        ).all()
-    assert len(rows) == count, "not enough free slots in the demo data"
-    return [(row.id, row.start.isoformat()) for row in rows]
 
 
 def _send(client: httpx.Client, url: str, data: dict[str, str], seen: Seen) -> int:
@@ -198,7 +178,7 @@ def test_a_database_restart_under_load_loses_nothing_and_shows_no_bare_error_pag
     started = time.monotonic()
     emails = list(cluster.patients)
     nodes = cluster.nodes
-    slots = _free_slots(cluster.engine, PATIENTS * BOOKINGS_EACH)
+    slots = free_slots(cluster.engine, PATIENTS * BOOKINGS_EACH, days=30)
     ports = [int(node.rsplit(":", 1)[1]) for node in nodes]
     workers_before = [serving_pids(port) for port in ports]
     assert all(len(pids) == 3 for pids in workers_before), workers_before  # a master and two workers each

@@ -35,7 +35,7 @@ from patient_online.services import outbox
 from patient_online.services.prescriptions import KIND
 from tests.conftest import PROJECT_ROOT, create_postgres_database, drop_postgres_database
 
-from .servers import CSRF_RE, free_port, gateway_env, gunicorn, prepare_database, signed_in_client
+from .servers import CSRF_RE, free_port, free_slots, gateway_env, gunicorn, prepare_database, signed_in_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -130,29 +130,8 @@ def test_a_session_started_on_one_node_is_valid_on_the_other(area: Area) -> None
     assert name in home_b.text
 
 
-def _free_slots(engine: Engine, count: int) -> list[tuple[str, str]]:
-    """Free, online-bookable Y02001 slots between two and twenty days ahead: (id, start as the page gives it)."""
-    now = dt.datetime.now(dt.UTC)
-    with Session(engine) as session:
-        practice = session.scalars(select(Practice).where(Practice.ods_code == "Y02001")).one()
-        rows = session.scalars(
-            select(DemoSlot)
-            .where(
-                DemoSlot.practice_ods == "Y02001",
-                DemoSlot.status == "free",
-                DemoSlot.slot_type.in_(list(practice.online_slot_types)),
-                DemoSlot.start > now + dt.timedelta(days=2),
-                DemoSlot.start < now + dt.timedelta(days=20),
-            )
-            .order_by(DemoSlot.start)
-            .limit(count)
-        ).all()
-    assert len(rows) == count, "not enough free slots in the demo data"
-    return [(row.id, row.start.isoformat()) for row in rows]
-
-
 def test_simultaneous_bookings_over_both_nodes_book_each_slot_exactly_once(area: Area) -> None:
-    slots = _free_slots(area.engine, SLOTS)
+    slots = free_slots(area.engine, SLOTS, days=20)
     nodes = [area.node_a, area.node_b]
 
     def sign_in(n: int) -> httpx.Client:
