@@ -104,6 +104,31 @@ class ReportFigures(Protocol):
         ...
 
 
+@runtime_checkable
+class PatientSearch(Protocol):
+    """Optional: find registered patients without their NHS number (reception's "find a patient").
+
+    Every registered patient counts, whether or not they use the gateway. A system without it is not asked;
+    reception is then told to search by NHS number.
+    """
+
+    def search_patients(
+        self, family_name: str, date_of_birth: dt.date, *, given_name: str = "", postcode: str = ""
+    ) -> list[Demographics]:
+        """Registered patients with this surname (case and accents ignored) and date of birth, narrowed by the
+        optional first name and postcode; at most 20, by family then given name."""
+        ...
+
+
+@runtime_checkable
+class AppointmentAmendment(Protocol):
+    """Optional: change what a booked appointment says (its reason / comment), Appointment Management "amend"."""
+
+    def amend(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        """Replace the appointment's reason; raises AppointmentNotFound-like domain errors as ``cancel`` does."""
+        ...
+
+
 class ClinicalSystem(DemographicsLookup, AppointmentBook, RepeatMedication, PatientRecord, Protocol):
     """Everything one practice's clinical system offers the gateway."""
 

@@ -9,6 +9,7 @@ from .messaging import Notification, OutboxMessage
 from .orders import PrescriptionOrder
 from .patients import AccountLink, LinkageLetter, LinkRequest, Patient, ProxyLink, Verification
 from .practice import Pharmacy, Practice, ServiceSwitch
+from .system_ids import PatientSystemId
 
 __all__ = [
     "AccountLink",
@@ -23,6 +24,7 @@ __all__ = [
     "OneTimeCode",
     "OutboxMessage",
     "Patient",
+    "PatientSystemId",
     "Pharmacy",
     "Practice",
     "PrescriptionOrder",

@@ -1,0 +1,24 @@
+"""messaging (email and text through the outbox, reminders, earlier-appointment offers)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-03 13:30:00
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import patient_online.models.base  # noqa: F401
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
