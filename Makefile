@@ -44,7 +44,11 @@ run: seed
 	@echo
 	@echo "Serving on http://127.0.0.1:$(PORT) – sign in with an account above (demo-accounts.json has them all)."
 	@echo "Current 6-digit code for a TOTP secret:  $(BIN)/flask demo code SECRET"
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@echo "Emails and text messages the demo sends: http://127.0.0.1:$(PORT)/demo-system/messages"
+	@# The outbox worker (messages, reminders, queued writes) runs beside the server and stops with it.
+	@$(BIN)/flask outbox run --interval 2 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 chromium:
 	@test -x /usr/bin/chromium || { \

@@ -560,6 +560,7 @@ def _fill(url: str, scale: Scale, today: dt.date, now: dt.datetime, quiet: bool)
         "session_epoch",
         "identity_proofing_level",
         "created_at",
+        "must_change_password",
     ]
     patient_cols = [
         "id",
@@ -607,7 +608,7 @@ def _fill(url: str, scale: Scale, today: dt.date, now: dt.datetime, quiet: bool)
             given, family = "Pat", f"Bench{account}"
             users.add(
                 f"{account}\tpatient\t{email}\t{shared_hash}\t\t{given}\t{family}\t{now_text}\t{secret}\t"
-                f"{now_text}\ttotp\tf\tt\t0\t\t{now_text}"
+                f"{now_text}\ttotp\tf\tt\t0\t\t{now_text}\tf"
             )
             patients.add(
                 f"{account}\t{p + 1}\t{nhs_number(p * PATIENTS_PER_PRACTICE + i)}\t{ods}-P{i:05d}\t{given}\t"

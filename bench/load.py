@@ -365,6 +365,17 @@ async def record_section(user: User) -> None:
     await user.page("/record/medications")
 
 
+async def floor(user: User) -> None:
+    """The least a signed-in page costs: the session, the user loaded, the layout and one sentence."""
+    await user.page("/help")
+
+
+async def mixed(user: User) -> None:
+    """What a patient does in one visit: home, the slots, the repeat template, the record, in turn."""
+    for url in ("/home", "/appointments/slots", "/prescriptions", "/record"):
+        await user.page(url)
+
+
 Journey = Callable[[User], Awaitable[None]]
 
 JOURNEYS: dict[str, tuple[str, Journey]] = {
@@ -376,6 +387,8 @@ JOURNEYS: dict[str, tuple[str, Journey]] = {
     "order": ("order then cancel", order_then_cancel),
     "record": ("record overview", record_overview),
     "section": ("record section", record_section),
+    "floor": ("signed-in floor page (/help)", floor),
+    "mixed": ("mixed visit (home, slots, template, record)", mixed),
 }
 
 

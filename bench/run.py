@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,13 +85,14 @@ def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[tuple[
         "GUNICORN_MAX_REQUESTS": "0",
         "GUNICORN_LOGLEVEL": "warning",
     }
+    # The server's log goes to a file: a pipe nobody reads fills up and then stops every worker thread that logs.
+    log_file = tempfile.NamedTemporaryFile(prefix="po-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "app:app"],
         cwd=PROJECT_ROOT,
         env=run_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log_file,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -105,7 +107,7 @@ def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[tuple[
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not start:\n{process.stderr.read() if process.stderr else ''}")
+                raise SystemExit(f"gunicorn did not start:\n{Path(log_file.name).read_text()[-5000:]}")
             time.sleep(0.2)
         yield base, process.pid
     finally:
@@ -114,6 +116,12 @@ def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[tuple[
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log_file.close()
+        errors = Path(log_file.name).read_text(errors="replace")
+        if errors.strip():
+            print(f"  (the server logged {len(errors.splitlines())} lines: {log_file.name})", flush=True)
+        else:
+            Path(log_file.name).unlink()
 
 
 def worker_pids(master: int) -> list[int]:
@@ -495,6 +503,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--journeys", default=",".join(load.JOURNEYS))
     parser.add_argument("--fresh", action="store_true", help="generate the data again")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--gpconnect-clients",
+        type=int,
+        default=16,
+        help="clients per practice in the GP Connect rows (bench/gpconnect.py; 0 leaves them out)",
+    )
     args = parser.parse_args(argv)
     args.journeys = [j for j in args.journeys.split(",") if j]
     unknown = [j for j in args.journeys if j not in load.JOURNEYS]
@@ -505,6 +519,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = dt.datetime.now(dt.UTC)
     results = [run_scale(SCALES[name], args) for name in args.scales.split(",") if name]
     text = report(results, args, started)
+    if args.gpconnect_clients:
+        from . import gpconnect
+
+        gpc_args = argparse.Namespace(**{**vars(args), "clients": args.gpconnect_clients})
+        text += "\n\n" + gpconnect.run(gpc_args)
     print("\n" + text)
     if not args.no_docs:
         write_docs(text)

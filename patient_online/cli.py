@@ -23,10 +23,14 @@ practice_cli = AppGroup("practice", help="Practices on the gateway.")
 def init_app(app: Flask) -> None:
     for group in (db_cli, demo_cli, staff_cli, practice_cli):
         app.cli.add_command(group)
-    from . import outbox_cli, proxies_cli
+    from . import ig_cli, outbox_cli, proxies_cli
 
+    ig_cli.init_app(app)
     outbox_cli.init_app(app)
     proxies_cli.init_app(app)
+    from . import migration_cli
+
+    migration_cli.init_app(app)
 
 
 def upgrade_database() -> None:
@@ -156,3 +160,14 @@ def practice_set_adapter(ods_code: str, adapter: str, options: tuple[str, ...]) 
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{practice.ods_code} now uses the {adapter} adapter.")
+    from .services import system_ids
+
+    # Each system has its own ids for patients: find every patient of the practice again by NHS number.
+    try:
+        report = system_ids.refind_practice_patients(uow_factory()(db.session), practice.ods_code)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"Patients found again at the new system: {report.found} found ({report.changed} with a new id), "
+        f"{report.not_found} not found, {report.failed} not reached (try again later)."
+    )

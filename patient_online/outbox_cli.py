@@ -1,4 +1,6 @@
-"""`flask --app app outbox run`: the worker that delivers queued writes to clinical systems, exactly once."""
+"""`flask --app app outbox run`: the worker that delivers, exactly once, every email and text message (security
+codes first) and the writes queued for clinical systems, and sends appointment reminders as they fall due.
+`flask reminders run` sends the reminders that are due now, once."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from types import FrameType
 
 import click
@@ -14,18 +17,50 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .extensions import db
+from .services.outbox import DeliveryReport, Outcome
 from .wiring import uow_factory
 
 log = logging.getLogger("patient_online.outbox")
-outbox_cli = AppGroup("outbox", help="The durable outbox of writes for clinical systems.")
+outbox_cli = AppGroup("outbox", help="The durable outbox: messages to people, writes for clinical systems.")
+reminders_cli = AppGroup("reminders", help="Appointment reminders.")
+REMINDERS_EVERY = 60.0  # seconds between the worker's looks for reminders that are due
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(reminders_cli)
+
+
+def _send_reminders() -> str:
+    from .services import reminders
+
+    try:
+        return str(reminders.send_due_reminders(uow_factory()(db.session)))
+    finally:
+        db.scoped.remove()
+
+
+@reminders_cli.command("run")
+def reminders_run() -> None:
+    """Send the appointment reminders that are due now (each once, however often this runs)."""
+    click.echo(_send_reminders())
 
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _messages_line(report: DeliveryReport) -> str:
+    parts = [
+        f"{words} {report.count(outcome)}"
+        for outcome, words in (
+            (Outcome.DELIVERED, "sent"),
+            (Outcome.RETRY, "to try again"),
+            (Outcome.FAILED, "could not be sent"),
+        )
+        if report.count(outcome)
+    ]
+    return "messages to people: " + ", ".join(parts or ["none"])
 
 
 @outbox_cli.command("run")
@@ -35,7 +70,7 @@ def _default_worker_id() -> str:
 @click.option("--lease", type=float, default=60.0, show_default=True, help="Seconds a claimed message stays ours.")
 def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float) -> None:
     """Deliver due messages with retries and backoff; stops cleanly on SIGTERM or Ctrl-C."""
-    from .services import appointments, outbox, prescriptions  # noqa: F401  (they register their handlers)
+    from .services import appointments, messages, outbox, prescriptions  # noqa: F401  (they register handlers)
 
     make_uow = uow_factory()
     worker = worker_id or _default_worker_id()
@@ -47,19 +82,30 @@ def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"outbox worker {worker} started")
+    reminders_due = 0.0
     while not stop.is_set():
         try:
-            report = outbox.run_once(make_uow, db.session, worker, lease_seconds=lease, should_stop=stop.is_set)
+            uow = make_uow(db.session)
+            sent = outbox.deliver_due(uow, worker, lease_seconds=lease, should_stop=stop.is_set, lane=outbox.MESSAGES)
+            report = outbox.deliver_due(uow, worker, lease_seconds=lease, should_stop=stop.is_set, lane=outbox.WRITES)
         except Exception as exc:  # the database hiccuped: our leases keep the messages safe, try again later
             log.exception("outbox worker error", extra={"fields": {"worker": worker, "error_type": type(exc).__name__}})
             click.echo(f"outbox worker {worker}: error {type(exc).__name__}, trying again", err=True)
         else:
+            if sent.outcomes:
+                click.echo(f"outbox worker {worker}: {_messages_line(sent)}")
             if report.outcomes:
                 click.echo(f"outbox worker {worker}: {report}")
         finally:
             db.scoped.remove()
         if once:
             break
+        if time.monotonic() >= reminders_due and not stop.is_set():  # `flask reminders run` does this on its own
+            reminders_due = time.monotonic() + REMINDERS_EVERY
+            try:
+                click.echo(f"outbox worker {worker}: {_send_reminders()}")
+            except Exception as exc:
+                log.exception("reminders error", extra={"fields": {"worker": worker, "error_type": type(exc).__name__}})
         stop.wait(interval)
     click.echo(f"outbox worker {worker} stopped")
 

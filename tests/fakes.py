@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,6 +50,25 @@ class FakeClinicalSystem:
         self._call("find_patient")
         return self.patients.get(nhs_number)
 
+    def search_patients(
+        self, family_name: str, date_of_birth: dt.date, *, given_name: str = "", postcode: str = ""
+    ) -> list[Demographics]:
+        self._call("search_patients")
+
+        def folded(text: str) -> str:
+            decomposed = unicodedata.normalize("NFKD", text.strip())
+            return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().replace(" ", "")
+
+        found = [
+            p
+            for p in self.patients.values()
+            if folded(p.family_name) == folded(family_name)
+            and p.date_of_birth == date_of_birth
+            and (not given_name or folded(p.given_name).startswith(folded(given_name)))
+            and (not postcode or folded(p.postcode) == folded(postcode))
+        ]
+        return sorted(found, key=lambda p: (folded(p.family_name), folded(p.given_name)))[:20]
+
     def search_slots(self, query: SlotQuery) -> list[Slot]:
         self._call("search_slots")
         booked = {a.slot.id for _, a in self.appointments.values() if a.status == AppointmentStatus.BOOKED}
@@ -90,6 +110,19 @@ class FakeClinicalSystem:
                 cancelled = replace(appointment, status=AppointmentStatus.CANCELLED, cancellation_reason=reason)
                 self.appointments[key] = (owner, cancelled)
                 return cancelled
+        raise NotFound()
+
+    def amend(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        """The optional AppointmentAmendment port: replace a booked appointment's reason."""
+        self._call("amend")
+        for key, (owner, appointment) in self.appointments.items():
+            if appointment.id == appointment_id and owner.nhs_number == patient.nhs_number:
+                if appointment.status != AppointmentStatus.BOOKED:
+                    raise NotFound()
+                version = str(int(appointment.version) + 1) if appointment.version.isdigit() else appointment.version
+                amended = replace(appointment, reason=reason, version=version)
+                self.appointments[key] = (owner, amended)
+                return amended
         raise NotFound()
 
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
@@ -155,7 +188,9 @@ class FakeClinicalSystem:
         self._call("get_record")
         extract = self.record.get(patient.nhs_number, RecordExtract())
         return RecordExtract(
-            entries=[e for e in extract.entries if e.section in sections], notices=list(extract.notices)
+            entries=[e for e in extract.entries if e.section in sections],
+            notices=list(extract.notices),
+            section_notes=[n for n in extract.section_notes if n.section in sections],
         )
 
     def link_state(self) -> LinkState:
@@ -183,6 +218,22 @@ class FakeNotifier:
     def send_email(self, session: Any, to: str, template: str, subject: str, body: str) -> None:
         self.sent.append(SentEmail(to, template, subject, body))
 
+    def deliver(self, message: Any) -> str:
+        """What the outbox hands over (``services.notify.OutgoingMessage``): kept in ``delivered``; a test
+        may make the next deliveries raise by putting exceptions in ``failures``."""
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append(message)
+        return f"fake-{len(self.delivered)}"
+
+    @property
+    def delivered(self) -> list[Any]:
+        return self.__dict__.setdefault("_delivered", [])
+
+    @property
+    def failures(self) -> list[Exception]:
+        return self.__dict__.setdefault("_failures", [])
+
 
 class FakeClinicalSystems:
     """Every practice's clinical system is one FakeClinicalSystem (or the one set for its ODS code)."""
@@ -190,9 +241,16 @@ class FakeClinicalSystems:
     def __init__(self, default: FakeClinicalSystem | None = None) -> None:
         self.default = default or FakeClinicalSystem()
         self.by_practice: dict[str, Any] = {}
+        self.by_adapter: dict[str, Any] = {}  # a practice whose adapter is named here uses that system
+
+    def concurrently(self, practice: Any, *calls: Callable[[], Any]) -> list[Any]:
+        """One after another: what the reads return does not depend on their order."""
+        return [call() for call in calls]
 
     def system_for(self, practice: Any) -> Any:
-        return self.by_practice.get(practice.ods_code, self.default)
+        if practice.ods_code in self.by_practice:
+            return self.by_practice[practice.ods_code]
+        return self.by_adapter.get(practice.adapter_name, self.default)
 
     def link_state(self, practice: Any) -> LinkState:
         return self.system_for(practice).link_state()
@@ -254,6 +312,11 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     @property
     def sent(self) -> list[SentEmail]:
         return self.notifier.sent
+
+    def send_email(self, to: str, template: str, subject: str, body: str, **options: Any) -> Any:
+        """Queued through the outbox as in the app, and kept in ``sent`` for a test to read at once."""
+        self.notifier.send_email(self.session, to, template, subject, body)
+        return super().send_email(to, template, subject, body, **options)
 
     def commit(self) -> None:
         self.commits += 1

@@ -49,6 +49,9 @@ class AdapterType:
     title: str
     factory: Callable[[AdapterContext], ClinicalSystem]
     options: tuple[OptionSpec, ...] = ()
+    # Whether independent reads are worth making at the same time: true for a system reached over a network
+    # link (each read waits on it); a system read in-process from the gateway's own database gains nothing.
+    parallel_reads: bool = False
 
     def validate(self, raw: Mapping[str, str]) -> dict[str, str]:
         """Options checked and completed with defaults; raises OptionsInvalid with every problem."""

@@ -1,25 +1,33 @@
 """Resilience for every clinical-system adapter: retries for safe reads and a circuit breaker per practice.
 
 ``ResilientClinicalSystem`` wraps any ClinicalSystem. Reads (find_patient, search_slots, list_*,
-get_record) are retried with exponential backoff on ClinicalSystemUnavailable; writes are never retried
-(their idempotency keys and the outbox deal with those). Every attempt passes a circuit breaker kept per
-practice ODS code: after N consecutive link failures it opens and calls fail at once, after a cool-down
-it lets one probe through (half-open), and a successful probe closes it again.
-Timeouts belong to the HTTP adapters themselves.
+get_record) are retried with exponential backoff on ClinicalSystemUnavailable, but only while the request's
+time budget lasts (``adapters/deadline.py``); writes are never retried (their idempotency keys and the outbox
+deal with those). Every attempt passes a circuit breaker kept per practice ODS code: after N consecutive link
+failures it opens and calls fail at once, after a cool-down it lets one probe through (half-open), and a
+successful probe closes it again. A call stopped by the request's deadline says nothing about the link and is
+not counted. With Redis configured (``SharedCircuitBreakers``) the breakers are shared by every worker and
+node, so they open together; without Redis (or while it is down) each process keeps its own.
+Timeouts belong to the HTTP adapters themselves, shortened to the time the request has left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity.stop import stop_base
 
+from patient_online.adapters import deadline
 from patient_online.domain.appointments import Appointment, Slot, SlotQuery
 from patient_online.domain.errors import ClinicalSystemUnavailable, DomainError
 from patient_online.domain.patients import Demographics, PatientRef
@@ -29,6 +37,7 @@ from patient_online.domain.record import RecordExtract, Section
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+log = logging.getLogger("patient_online.adapters.resilience")
 
 
 class BreakerState(enum.StrEnum):
@@ -47,6 +56,17 @@ class _Circuit:
 
 class CircuitOpen(ClinicalSystemUnavailable):
     """The practice's link has failed repeatedly; calls are refused until the cool-down has passed."""
+
+
+class Breakers(Protocol):
+    """What the resilience layer asks of a set of circuit breakers (in-process or shared through Redis)."""
+
+    def state(self, key: str) -> BreakerState: ...
+    def before_call(self, key: str) -> None: ...
+    def success(self, key: str) -> None: ...
+    def failure(self, key: str) -> None: ...
+    def release(self, key: str) -> None: ...
+    def reset(self, key: str | None = None) -> None: ...
 
 
 class CircuitBreakers:
@@ -114,9 +134,226 @@ class CircuitBreakers:
 
 BREAKERS = CircuitBreakers()
 
+# Each script works on one practice's hash (state, failures, opened_at: wall-clock seconds, as every node
+# shares them) and its probe key, which expires so that a worker that dies mid-probe cannot hold it for ever.
+_BEFORE_CALL = """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'open' then
+  local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+  if tonumber(ARGV[1]) - opened < tonumber(ARGV[2]) then return 0 end
+  redis.call('HSET', KEYS[1], 'state', 'half-open')
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('DEL', KEYS[2])
+  state = 'half-open'
+end
+if state == 'half-open' then
+  if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 1 end
+  return 0
+end
+return 1
+"""
+_FAILURE = """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'half-open' or failures >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1])
+  redis.call('DEL', KEYS[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return failures
+"""
+_SUCCESS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+class SharedCircuitBreakers:
+    """Circuit breakers kept in Redis, so every worker process and node sees the same failures and opens
+    (and closes) together. While Redis cannot be reached, each process falls back to its own in-process
+    breakers (logged once per outage) and tries Redis again after ``retry_after`` seconds: Redis being down
+    never stops a page."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        failure_threshold: int = 5,
+        cool_down: float = 30.0,
+        *,
+        prefix: str = "po:breaker:",
+        probe_seconds: float = 30.0,
+        retry_after: float = 5.0,
+        clock: Clock = time.time,
+        client: Any = None,
+    ) -> None:
+        import redis
+
+        self.failure_threshold = failure_threshold
+        self.cool_down = cool_down
+        self.prefix = prefix
+        self.probe_ms = max(1, int(probe_seconds * 1000))
+        self.keep_seconds = max(3600, int(cool_down * 10))
+        self.retry_after = retry_after
+        self.clock = clock
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._redis = client or redis.Redis.from_url(
+            redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=30
+        )
+        self._scripts = {
+            "before_call": self._redis.register_script(_BEFORE_CALL),
+            "failure": self._redis.register_script(_FAILURE),
+            "success": self._redis.register_script(_SUCCESS),
+        }
+        self.local = CircuitBreakers(failure_threshold, cool_down, clock=time.monotonic)
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def _keys(self, key: str) -> list[str]:
+        return [f"{self.prefix}{key}", f"{self.prefix}{key}:probe"]
+
+    def _shared(self, work: Callable[[], T], fallback: Callable[[], T]) -> T:
+        """Ask Redis, or the local breakers while Redis is known to be down."""
+        if time.monotonic() < self._down_until:
+            return fallback()
+        try:
+            result = work()
+        except self._errors as exc:
+            with self._lock:
+                first = self._down_until == 0.0
+                self._down_until = time.monotonic() + self.retry_after
+            if first:
+                log.warning("circuit breakers: Redis unreachable (%s); using this process's own", type(exc).__name__)
+            return fallback()
+        if self._down_until:
+            with self._lock:
+                if self._down_until:
+                    self._down_until = 0.0
+                    log.warning("circuit breakers: Redis reachable again; breakers shared again")
+        return result
+
+    def state(self, key: str) -> BreakerState:
+        """The breaker's state now (an open breaker past its cool-down reads as half-open)."""
+
+        def shared() -> BreakerState:
+            state, opened = self._redis.hmget(self._keys(key)[0], ["state", "opened_at"])
+            found = BreakerState((state or b"closed").decode())
+            if found is BreakerState.OPEN and self.clock() - float(opened or 0) >= self.cool_down:
+                return BreakerState.HALF_OPEN
+            return found
+
+        return self._shared(shared, lambda: self.local.state(key))
+
+    def before_call(self, key: str) -> None:
+        """Let a call through, or raise CircuitOpen; after the cool-down one probe in all processes."""
+        args = [repr(self.clock()), repr(self.cool_down), self.probe_ms, self.keep_seconds]
+
+        def shared() -> bool:
+            return bool(self._scripts["before_call"](keys=self._keys(key), args=args))
+
+        def local() -> bool:
+            self.local.before_call(key)
+            return True
+
+        if not self._shared(shared, local):
+            raise CircuitOpen()
+
+    def success(self, key: str) -> None:
+        """The link answered: close the breaker everywhere."""
+        self._shared(lambda: self._scripts["success"](keys=self._keys(key), args=[self.keep_seconds]), lambda: None)
+        self.local.success(key)
+
+    def failure(self, key: str) -> None:
+        """The link failed: count it for every process; open at the threshold or when a probe fails."""
+        args = [repr(self.clock()), self.failure_threshold, self.keep_seconds]
+        self._shared(lambda: self._scripts["failure"](keys=self._keys(key), args=args), lambda: self.local.failure(key))
+
+    def release(self, key: str) -> None:
+        """A call ended without telling anything about the link: let another probe try."""
+        self._shared(lambda: self._redis.delete(self._keys(key)[1]), lambda: self.local.release(key))
+
+    def reset(self, key: str | None = None) -> None:
+        """Forget one practice's breaker, or all of them."""
+
+        def shared() -> None:
+            if key is not None:
+                self._redis.delete(*self._keys(key))
+            else:
+                found = list(self._redis.scan_iter(match=f"{self.prefix}*", count=500))
+                if found:
+                    self._redis.delete(*found)
+
+        self._shared(shared, lambda: None)
+        self.local.reset(key)
+
+
+class PracticeBusy(ClinicalSystemUnavailable):
+    """This process already has as many calls waiting on the practice's system as it allows: a slow practice
+    must not take every thread, or every other practice's patients would wait behind it."""
+
+
+class Bulkheads:
+    """At most ``limit`` calls at once to each practice's system from this process; a call waits at most
+    ``wait`` seconds (never past the request's deadline) for its turn, then fails with PracticeBusy."""
+
+    def __init__(self, limit: int = 4, wait: float = 1.0) -> None:
+        self.limit = limit
+        self.wait = wait
+        self._gates: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def _gate(self, key: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = threading.BoundedSemaphore(self.limit)
+            return gate
+
+    @contextmanager
+    def entered(self, key: str) -> Iterator[None]:
+        """Hold one of the practice's places for the block."""
+        if self.limit <= 0:
+            yield
+            return
+        gate = self._gate(key)
+        left = deadline.remaining()
+        if not gate.acquire(timeout=self.wait if left is None else min(self.wait, left)):
+            raise PracticeBusy()
+        try:
+            yield
+        finally:
+            gate.release()
+
+
+def breakers_for(redis_url: str, failure_threshold: int, cool_down: float) -> Breakers:
+    """Shared breakers when Redis is configured, this process's own otherwise."""
+    if redis_url:
+        return SharedCircuitBreakers(redis_url, failure_threshold, cool_down)
+    return CircuitBreakers(failure_threshold, cool_down)
+
 
 def _retryable(error: BaseException) -> bool:
-    return isinstance(error, ClinicalSystemUnavailable) and not isinstance(error, CircuitOpen)
+    return isinstance(error, ClinicalSystemUnavailable) and not isinstance(
+        error, CircuitOpen | PracticeBusy | deadline.DeadlineExceeded
+    )
+
+
+class _OutOfTime(stop_base):
+    """Stop retrying when the wait before the next try would leave no time of the deadline to make it."""
+
+    def __init__(self, waiting: Callable[[RetryCallState], float]) -> None:
+        self.waiting = waiting
+
+    def __call__(self, state: RetryCallState) -> bool:
+        left = deadline.remaining()
+        return left is not None and left < self.waiting(state) + deadline.MINIMUM_CALL_SECONDS
+
+
+# Optional port methods that change something at the practice: never retried (a retry could do it twice).
+_OPTIONAL_WRITES = frozenset({"amend"})
 
 
 class ResilientClinicalSystem:
@@ -127,11 +364,13 @@ class ResilientClinicalSystem:
         inner: ClinicalSystem,
         practice_ods: str,
         *,
-        breakers: CircuitBreakers | None = None,
+        breakers: Breakers | None = None,
         attempts: int = 3,
         backoff: float = 0.2,
         max_backoff: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        budget: float | None = None,
+        bulkheads: Bulkheads | None = None,
     ) -> None:
         self.inner = inner
         self.name: str = inner.name
@@ -141,12 +380,31 @@ class ResilientClinicalSystem:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
+        self.budget = budget
+        self.bulkheads = bulkheads
+
+    @contextmanager
+    def _budget(self) -> Iterator[None]:
+        """Calls made outside any request or job budget (commands, tests) get one of their own."""
+        if self.budget is None or deadline.active():
+            yield
+        else:
+            with deadline.within(self.budget):
+                yield
 
     def _guarded(self, call: Callable[[], T]) -> T:
         key = self.practice_ods
+        deadline.check()  # no time left: fail before taking a probe or counting anything
+        with self.bulkheads.entered(key) if self.bulkheads else contextlib.nullcontext():
+            return self._through_breaker(key, call)
+
+    def _through_breaker(self, key: str, call: Callable[[], T]) -> T:
         self.breakers.before_call(key)
         try:
             result = call()
+        except deadline.DeadlineExceeded:
+            self.breakers.release(key)  # stopped by the request's deadline: nothing learnt about the link
+            raise
         except ClinicalSystemUnavailable:
             self.breakers.failure(key)
             raise
@@ -160,17 +418,21 @@ class ResilientClinicalSystem:
         return result
 
     def _read(self, call: Callable[[], T]) -> T:
+        waiting = wait_exponential(multiplier=self.backoff, max=self.max_backoff)
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff),
+            stop=stop_after_attempt(self.attempts) | _OutOfTime(waiting),
+            wait=waiting,
             retry=retry_if_exception(_retryable),
             sleep=self._sleep,
             reraise=True,
         )
-        return cast(T, retrying(self._guarded, call))
+        with self._budget():
+            return cast(T, retrying(self._guarded, call))
 
     def _write(self, call: Callable[[], T]) -> T:
-        return self._guarded(call)
+        with self._budget():
+            return self._guarded(call)
 
     # reads
     def find_patient(self, nhs_number: str) -> Demographics | None:
@@ -235,13 +497,15 @@ class ResilientClinicalSystem:
         return self._write(lambda: self.inner.cancel_request(patient, request_id))
 
     def __getattr__(self, name: str) -> object:
-        """Optional ports the inner system offers (reporting figures), read through the same breaker."""
+        """Optional ports the inner system offers, through the same breaker: reads (reporting figures, patient
+        search) retried within the budget, writes (amending an appointment) tried once."""
         if name.startswith("_") or name == "inner":
             raise AttributeError(name)
         attribute = getattr(self.inner, name)
         if not callable(attribute):
             return attribute
-        return lambda *args, **kwargs: self._read(lambda: attribute(*args, **kwargs))
+        through = self._write if name in _OPTIONAL_WRITES else self._read
+        return lambda *args, **kwargs: through(lambda: attribute(*args, **kwargs))
 
     def link_state(self) -> LinkState:
         """The breaker's state with the inner adapter's own view; not ok while the breaker is open."""
@@ -251,6 +515,12 @@ class ResilientClinicalSystem:
         return LinkState(ok=state is not BreakerState.OPEN and inner.ok, detail=detail)
 
 
-def resilient(inner: ClinicalSystem, practice_ods: str, breakers: CircuitBreakers | None = None) -> ClinicalSystem:
+def resilient(
+    inner: ClinicalSystem,
+    practice_ods: str,
+    breakers: Breakers | None = None,
+    budget: float | None = None,
+    bulkheads: Bulkheads | None = None,
+) -> ClinicalSystem:
     """Wrap an adapter for a practice; the composition root calls this for every adapter it builds."""
-    return ResilientClinicalSystem(inner, practice_ods, breakers=breakers)
+    return ResilientClinicalSystem(inner, practice_ods, breakers=breakers, budget=budget, bulkheads=bulkheads)

@@ -65,6 +65,28 @@ def account_address_key() -> str:
     return f"account:{_account(request.form.get('email', ''))}:{get_remote_address()}"
 
 
+def link_actor_key() -> str:
+    """The limiter key for linking attempts by one signed-in person: a staff member's own account when staff act
+    (never the address they share with the whole front desk), else the patient's account."""
+    user = g.get("user")
+    if user is None:
+        return f"link-address:{get_remote_address()}"
+    return f"link-staff:{user.id}" if getattr(user, "kind", "") == "staff" else f"link:{user.id}"
+
+
+def link_target_key() -> str:
+    """The limiter key for attempts on one record from one address: the NHS number asked for (a request) or the
+    letter's practice and Account ID, hashed, so that people behind a shared address (a front desk, a care home)
+    each have their own count, while one record tried again and again from one address is slowed down."""
+    form = request.form
+    if "request-nhs_number" in form:
+        target = "nhs:" + "".join(ch for ch in form.get("request-nhs_number", "") if ch.isdigit())
+    else:
+        ods = form.get("letter-ods_code", "").strip().upper()
+        target = f"letter:{ods}:{form.get('letter-account_id', '').strip().upper()}"
+    return f"link-target:{token_hash(target)}:{get_remote_address()}"
+
+
 def failed(response: Response) -> bool:
     """Whether an attempt counts against the limits: a page shown again (a refusal), or an attempt the view
     marked (a guarded attempt answers the same, right or wrong, so each one counts)."""

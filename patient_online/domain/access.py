@@ -101,6 +101,9 @@ class AccessInputs:
     remote_vouching_only: bool = False
     automatic_since: dt.date | None = None  # when the practice default first applied to this patient
     practice_name: str = "your GP practice"  # for the patient's wording when a service is off
+    # Set while reception checks the patient's details after the practice changed clinical system: every
+    # service waits, with these words instead of an error (see domain.system_migration).
+    held_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,10 @@ def effective_access(inputs: AccessInputs) -> EffectiveAccess:
     if not sw[Service.PROXY].enabled:
         why.append(f"{Service.PROXY.label}: switched off for everyone by the GP practice")
 
+    if inputs.held_message:
+        services = dict.fromkeys(services, False)
+        messages = dict.fromkeys(Service, inputs.held_message)
+        why.append("Everything waits: reception is checking the patient's details after the system change")
     return EffectiveAccess(
         services=services, record_level=level, access_start=start, explanation=tuple(why), messages=messages
     )

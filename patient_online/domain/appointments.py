@@ -28,6 +28,29 @@ class AppointmentStatus(enum.StrEnum):
     BOOKED = "booked"
     CANCELLED = "cancelled"
     FULFILLED = "fulfilled"
+    PENDING = "pending"  # asked for, not yet confirmed by the practice (FHIR "proposed" and "pending")
+    DID_NOT_ATTEND = "noshow"
+    ENTERED_IN_ERROR = "entered-in-error"  # the practice recorded it by mistake: never shown
+
+    @property
+    def label(self) -> str:
+        """The status as a patient reads it."""
+        return _STATUS_LABELS[self]
+
+    @property
+    def shown(self) -> bool:
+        """Whether the patient sees an appointment in this status at all."""
+        return self is not AppointmentStatus.ENTERED_IN_ERROR
+
+
+_STATUS_LABELS = {
+    AppointmentStatus.BOOKED: "Booked",
+    AppointmentStatus.CANCELLED: "Cancelled",
+    AppointmentStatus.FULFILLED: "Attended",
+    AppointmentStatus.PENDING: "Waiting for the practice to confirm",
+    AppointmentStatus.DID_NOT_ATTEND: "Did not attend",
+    AppointmentStatus.ENTERED_IN_ERROR: "Recorded in error",
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,10 @@ class AppointmentRules:
             return False
         return appointment.slot.start - now >= dt.timedelta(hours=self.cancellation_cutoff_hours)
 
+    def may_amend(self, appointment: Appointment, now: dt.datetime) -> bool:
+        """Changing the reason follows the cancellation rules: a booked, future appointment outside the cutoff."""
+        return self.may_cancel(appointment, now)
+
     def may_book_more(self, future_booked: int) -> bool:
         """Rule 10: booking is refused at the patient's maximum of future appointments."""
         return future_booked < self.max_future_appointments
@@ -109,6 +136,8 @@ class AppointmentRules:
         """Why the patient may not cancel (or change) this appointment online, in words; "" when they may."""
         if appointment.status == AppointmentStatus.CANCELLED:
             return "it has already been cancelled"
+        if appointment.status == AppointmentStatus.PENDING and appointment.slot.start > now:
+            return "your GP practice has not confirmed it yet"
         if appointment.status != AppointmentStatus.BOOKED or appointment.slot.start <= now:
             return "it has already taken place"
         if not self.cancellation_allowed:
@@ -136,6 +165,16 @@ class BookingLimitReached(DomainError):
 
 class CancellationRefused(DomainError):
     message = "You cannot cancel this appointment online. Contact your GP practice."
+
+
+class AmendmentRefused(DomainError):
+    message = "You cannot change the reason for this appointment online. Contact your GP practice."
+
+
+class AmendmentNotOffered(DomainError):
+    """The practice's clinical system cannot change an appointment's reason."""
+
+    message = "Your GP practice's system does not let you change the reason for an appointment online."
 
 
 class CancellationQueued(DomainError):
@@ -170,19 +209,23 @@ def clean_reason(text: str) -> str:
     return cleaned
 
 
+_HELD = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.PENDING})
+
+
 def is_upcoming(appointment: Appointment, now: dt.datetime) -> bool:
-    """A booked appointment that has not started yet: the ones that count towards the maximum."""
-    return appointment.status == AppointmentStatus.BOOKED and appointment.slot.start > now
+    """A booked (or awaiting confirmation) appointment that has not started yet: the ones that count towards
+    the maximum."""
+    return appointment.status in _HELD and appointment.slot.start > now
 
 
 def split_upcoming(
     appointments: Sequence[Appointment], now: dt.datetime
 ) -> tuple[list[Appointment], list[Appointment]]:
-    """Upcoming appointments soonest first; then past and cancelled ones, most recent first."""
-    upcoming = sorted((a for a in appointments if is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id))
-    others = sorted(
-        (a for a in appointments if not is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id), reverse=True
-    )
+    """Upcoming appointments soonest first; then past and cancelled ones, most recent first. Appointments the
+    practice recorded in error are left out."""
+    shown = [a for a in appointments if a.status.shown]
+    upcoming = sorted((a for a in shown if is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id))
+    others = sorted((a for a in shown if not is_upcoming(a, now)), key=lambda a: (a.slot.start, a.id), reverse=True)
     return upcoming, others
 
 

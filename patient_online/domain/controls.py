@@ -104,12 +104,24 @@ class PracticeRules:
     record_access_start: dt.date
 
     def changes_from(self, old: PracticeRules) -> dict[str, tuple[object, object]]:
-        """The fields that differ from ``old``, as (old, new) pairs."""
+        """The fields that really differ from ``old``, as (old, new) pairs.
+
+        The lists are compared as sets: the same appointment types or medicines in another order (the form lists
+        them sorted, the practice may have stored them as first typed) are no change."""
         return {
             f.name: (getattr(old, f.name), getattr(self, f.name))
             for f in fields(self)
-            if getattr(old, f.name) != getattr(self, f.name)
+            if not _same(f.name, getattr(old, f.name), getattr(self, f.name))
         }
+
+
+UNORDERED_RULES = frozenset({"online_slot_types", "never_online"})
+
+
+def _same(name: str, old: object, new: object) -> bool:
+    if name in UNORDERED_RULES and isinstance(old, tuple) and isinstance(new, tuple):
+        return set(old) == set(new)
+    return old == new
 
 
 def clean_list(lines: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -199,3 +211,22 @@ def next_bank_holidays(today: dt.date, count: int = 3) -> list[tuple[dt.date, st
     found = holidays.country_holidays("GB", subdiv="ENG", years=(today.year, today.year + 1))
     upcoming = sorted((day, str(name)) for day, name in found.items() if day >= today)
     return upcoming[:count]
+
+
+OFF_MEANS = {
+    Service.APPOINTMENTS: "Patients cannot book, change or cancel appointments online.",
+    Service.PRESCRIPTIONS: "Patients cannot order repeat prescriptions online.",
+    Service.RECORD: "Patients cannot see any of their GP record online.",
+    Service.PROXY: "Nobody can act online for someone else, and no one can ask to.",
+}
+
+
+def setting_words(setting: SwitchSetting) -> str:
+    """A switch as it stands, in one line a practice manager reads (the summary of the services page)."""
+    if not setting.enabled:
+        if setting.message.strip():
+            return f"Patients see your message: “{setting.message.strip()}”"
+        return "Patients are told the practice does not offer it online."
+    if setting.service is Service.RECORD and setting.default_level is not None:
+        return f"Newly verified adults get: {setting.default_level.label.lower()}."
+    return "Every patient of the practice can use it."

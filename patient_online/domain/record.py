@@ -182,6 +182,8 @@ class RecordEntry:
     severity: str = ""
     reaction: str = ""
     dosage: str = ""
+    not_given: bool = False  # a vaccination recorded as not given
+    not_given_reason: str = ""
 
     @property
     def range_flag(self) -> RangeFlag | None:
@@ -266,12 +268,72 @@ class RecordNotice:
     text: str
 
 
+@dataclass(frozen=True)
+class SectionNote:
+    """What the practice recorded about a section as a whole: why it is empty ("No known allergies"), in words
+    a patient reads, and the practice system's own note on it."""
+
+    section: Section
+    empty_reason: str = ""
+    note: str = ""
+
+
 @dataclass
 class RecordExtract:
     """What the clinical system returned for one patient."""
 
     entries: list[RecordEntry] = field(default_factory=list)
     notices: list[RecordNotice] = field(default_factory=list)
+    section_notes: list[SectionNote] = field(default_factory=list)
+
+
+# "No known allergy" (SNOMED CT 716186003) and its children: a statement about the section, not an allergy.
+NO_KNOWN_ALLERGY_CODES = frozenset({"716186003", "409137002", "429625007", "428607008"})
+NO_CONTENT_RECORDED_NOTE = "information not available"  # the note GP Connect requires on every empty list
+
+_EMPTY_REASONS = {
+    "nilknown": "none known",
+    "nil-known": "none known",
+    "notasked": "the practice has not asked about this",
+    "withheld": "your GP practice has chosen not to share this online",
+    "unavailable": "this information is not available",
+    "notstarted": "the practice has not started recording this",
+    "closed": "this list has been closed",
+    "no-content-recorded": "nothing has been recorded",
+}
+
+
+def empty_reason_words(section: Section, code: str, words: str = "") -> str:
+    """Why a section is empty, as the practice recorded it, in words a patient reads: "No known allergies" for
+    an allergy list that is nil known, else "Nothing to show: <reason>". ``words`` is the sender's own text,
+    used for a code this list does not know."""
+    key = code.strip().lower()
+    if key in ("nilknown", "nil-known"):
+        return "No known allergies" if section is Section.ALLERGIES else f"No known {section.label.lower()}"
+    reason = _EMPTY_REASONS.get(key) or words.strip() or "the practice's system gave no reason"
+    return f"Nothing to show: {reason}."
+
+
+def split_no_known_allergies(entries: Iterable[RecordEntry]) -> tuple[list[RecordEntry], list[SectionNote]]:
+    """Entries coded "no known allergy" are what the practice recorded about the allergy list, not allergies:
+    they become the section's note (when no allergy is recorded beside them) and are taken out of the entries."""
+    kept: list[RecordEntry] = []
+    statements: list[RecordEntry] = []
+    for entry in entries:
+        is_statement = entry.section is Section.ALLERGIES and entry.code in NO_KNOWN_ALLERGY_CODES
+        (statements if is_statement else kept).append(entry)
+    has_allergies = any(e.section is Section.ALLERGIES and not e.is_past for e in kept)
+    if not statements or has_allergies:
+        return kept, []
+    newest = max(statements, key=lambda e: (e.date, e.id))
+    return kept, [SectionNote(Section.ALLERGIES, empty_reason=_no_known_words(newest))]
+
+
+def _no_known_words(entry: RecordEntry) -> str:
+    term = " ".join(entry.term.split())
+    if term.lower().startswith("no known") and term.lower() != "no known allergy":
+        return term[:1].upper() + term[1:]
+    return "No known allergies"
 
 
 def prospective_start(access_start: dt.date) -> dt.date:

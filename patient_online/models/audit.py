@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created, intpk
@@ -16,6 +16,9 @@ class AuditEvent(Base):
         Index("ix_audit_event_patient_at", "patient_id", "at"),
         Index("ix_audit_event_subject_user_at", "subject_user_id", "at"),
         Index("ix_audit_event_practice_at", "practice_id", "at"),
+        # The hash chain per practice (services/audit_chain.py): walked in chain order, unsealed rows found fast.
+        Index("ix_audit_event_practice_chain", "practice_id", "chain_seq"),
+        Index("ix_audit_event_chain_seq", "chain_seq"),
     )
 
     id: Mapped[intpk]
@@ -28,3 +31,7 @@ class AuditEvent(Base):
     practice_id: Mapped[int | None] = mapped_column(ForeignKey("practice.id"), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str] = mapped_column(String(40), default="")
+    # Set once, when the event is sealed into its practice's hash chain; never changed after.
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

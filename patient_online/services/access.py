@@ -21,6 +21,7 @@ from patient_online.domain.errors import NotAllowed, ServiceOff
 from patient_online.domain.patients import AccessFlag, PatientRef
 from patient_online.domain.proxy import LinkFacts, ProxyBasis, ProxyStatus, proxy_review_due
 from patient_online.domain.record import RecordLevel
+from patient_online.domain.system_migration import checking_message
 from patient_online.models import AccountLink, Patient, Practice, ProxyLink, User, Verification
 
 LONDON = ZoneInfo("Europe/London")
@@ -118,6 +119,8 @@ def patient_access(
         remote_vouching_only=remote_only,
         automatic_since=link.linked_at.date() if link else None,
         practice_name=practice.name,
+        # No id at the practice's system: after a change of system, reception is checking who they are there.
+        held_message="" if patient.clinical_id else checking_message(practice.name, practice.phone),
     )
     return effective_access(inputs)
 

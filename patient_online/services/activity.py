@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 
 from patient_online.domain.record import Section
 from patient_online.models import AccountLink, AuditEvent, Patient, Practice, User
@@ -41,16 +41,26 @@ DONE = {
     "link.letter_used": "linked your account to your GP record with a linkage letter",
     "link.nhs_login": "linked your account to your GP record through NHS login",
     "verification.viewed": "looked at your request to link your account",
+    "patient.viewed": "looked at your details",
+    "patient.opened": "looked at your details",
     "verification.approved": "checked your identity and linked your account to your GP record",
     "verification.rejected": "turned down your request to link your account",
     "linkage_letter.issued": "gave you a linkage letter",
     "account.suspended": "suspended your online access",
     "account.reinstated": "restarted your online access",
+    "account.closed": "closed your online account",
+    "subject_access.downloaded": "downloaded a copy of the data the online service holds about you",
+    "subject_access.produced": "gave you a copy of the data the online service holds about you",
+    "contact.mobile_code_sent": "sent a code to confirm your mobile number",
+    "contact.mobile_confirmed": "confirmed your mobile number for text messages",
+    "contact.mobile_removed": "removed your mobile number",
+    "contact.channels_changed": "changed how you are told about appointments, prescriptions and your account",
     "appointments.viewed": "viewed {your} appointments",
     "appointment.booked": "booked an appointment{for_}",
     "appointment.cancelled": "cancelled an appointment{for_}",
     "appointment.cancel_queued": "asked to cancel an appointment{for_} (sent when the practice's system is back)",
     "appointment.rescheduled": "moved an appointment{for_} to a new time",
+    "appointment.amended": "changed the reason for an appointment{for_}",
     "appointment.reschedule_incomplete": "moved an appointment{for_}, but the old one could not be cancelled",
     "prescription.ordered": "ordered repeat prescriptions{for_}",
     "prescription.cancelled": "cancelled a repeat prescription request{for_}",
@@ -103,6 +113,16 @@ DESCRIBED_APART = {"record.viewed", "record.downloaded"}
 
 STAFF_ROLES = {"receptionist", "practice_manager", "staff", "system_admin"}
 
+# Staff looking at a patient's details is audited at every page view, but the patient reads it as one line per
+# day and practice ("Riverside Medical Centre staff looked at your request to link your account"): eight views
+# in one check are one check. What they looked at, in the order it is said.
+STAFF_VIEWS = {
+    "patient.viewed": "your details",
+    "patient.opened": "your details",
+    "verification.viewed": "your request to link your account",
+    "access.viewed": "{your} online access settings",
+}
+
 
 @dataclass(frozen=True)
 class ActivityLine:
@@ -139,7 +159,7 @@ def activity_page(uow: AbstractUnitOfWork, user: User, page: int = 1, per_page: 
 
     A page past the last shows the last page, so an old bookmark still lands somewhere useful."""
     session = uow.session
-    condition = _about(uow, user)
+    condition, looked = _collapsed(uow, _about(uow, user))
     total = session.scalar(select(func.count()).select_from(AuditEvent).where(condition)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
@@ -150,7 +170,7 @@ def activity_page(uow: AbstractUnitOfWork, user: User, page: int = 1, per_page: 
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
-    return ActivityPage(lines=_describe(uow, user, events), page=page, pages=pages, total=total)
+    return ActivityPage(lines=_describe(uow, user, events, looked), page=page, pages=pages, total=total)
 
 
 def activity_for(uow: AbstractUnitOfWork, user: User, limit: int = 200) -> list[ActivityLine]:
@@ -170,7 +190,34 @@ def _about(uow: AbstractUnitOfWork, user: User) -> Any:
     return or_(*conditions)
 
 
-def _describe(uow: AbstractUnitOfWork, user: User, events: Iterable[AuditEvent]) -> list[ActivityLine]:
+def _staff_view() -> Any:
+    return and_(AuditEvent.action.in_(sorted(STAFF_VIEWS)), AuditEvent.actor_role.in_(sorted(STAFF_ROLES)))
+
+
+def _collapsed(uow: AbstractUnitOfWork, condition: Any) -> tuple[Any, dict[int, list[str]]]:
+    """The condition narrowed so that staff views show once per day and practice (the newest of each), and for
+    each one kept, every kind of view it stands for."""
+    groups: dict[tuple[dt.date, int | None], list[tuple[int, str]]] = {}
+    for event_id, at, practice_id, action in uow.session.execute(
+        select(AuditEvent.id, AuditEvent.at, AuditEvent.practice_id, AuditEvent.action).where(condition, _staff_view())
+    ):
+        groups.setdefault((at.astimezone(LONDON).date(), practice_id), []).append((event_id, action))
+    looked = {max(ids)[0]: sorted({action for _id, action in ids}) for ids in groups.values()}
+    return and_(condition, or_(not_(_staff_view()), AuditEvent.id.in_(sorted(looked)))), looked
+
+
+def _looked_at(actions: Iterable[str], words: dict[str, str]) -> str:
+    """ "looked at your details and your online access settings": each thing once, in a fixed order."""
+    order = list(dict.fromkeys(STAFF_VIEWS.values()))
+    things = sorted({STAFF_VIEWS[a] for a in actions if a in STAFF_VIEWS}, key=order.index)
+    said = [thing.format(**words) for thing in things] or ["your details"]
+    joined = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+    return f"looked at {joined}"
+
+
+def _describe(
+    uow: AbstractUnitOfWork, user: User, events: Iterable[AuditEvent], looked: dict[int, list[str]] | None = None
+) -> list[ActivityLine]:
     events = list(events)
     session = uow.session
     own = set(_own_patient_ids(uow, user))
@@ -189,7 +236,9 @@ def _describe(uow: AbstractUnitOfWork, user: User, events: Iterable[AuditEvent])
             "for_": f" for {about}" if about else "",
         }
         who = _who(event, user, people, practices)
-        what = _what(event, who, words)
+        what = (
+            _looked_at(looked[event.id], words) if looked and event.id in looked and who else _what(event, who, words)
+        )
         text = f"{who} {what}" if who else what
         lines.append(ActivityLine(at=event.at, who=who or "", what=what, text=text))
     return lines
@@ -197,7 +246,7 @@ def _describe(uow: AbstractUnitOfWork, user: User, events: Iterable[AuditEvent])
 
 def _who(event: AuditEvent, user: User, people: dict[int, str], practices: dict[int, str]) -> str:
     """Who did it, as the subject of the sentence; "" when nobody in particular did (a passive sentence)."""
-    if event.action not in DONE and event.action not in DESCRIBED_APART:
+    if event.action not in DONE and event.action not in DESCRIBED_APART and event.action not in STAFF_VIEWS:
         return ""
     if event.action in HAPPENED and (not event.actor_user_id or event.actor_role == "system"):
         return ""

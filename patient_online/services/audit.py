@@ -1,4 +1,8 @@
-"""Write audit events in the caller's transaction (design rule 19)."""
+"""Write audit events in the caller's transaction (design rule 19).
+
+An event is written without a hash, at no extra cost to the request; ``services/audit_chain.seal`` (``flask audit
+seal``) links it into its practice's hash chain soon after, and ``flask audit verify`` proves the chains.
+"""
 
 from __future__ import annotations
 

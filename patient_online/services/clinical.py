@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from patient_online.adapters import registry
+from patient_online.adapters import deadline, registry
 from patient_online.adapters.registry import AdapterContext
-from patient_online.adapters.resilience import CircuitBreakers, resilient
+from patient_online.adapters.resilience import Bulkheads, breakers_for, resilient
 from patient_online.crypto import decrypt, encrypt
 from patient_online.domain.ports import ClinicalSystem, LinkState
 from patient_online.models import Practice
@@ -33,9 +33,22 @@ class ClinicalSystems:
         self._lock = threading.Lock()
 
     @classmethod
-    def with_breakers(cls, services: Mapping[str, Any], *, failure_threshold: int, cool_down: float) -> ClinicalSystems:
-        breakers = CircuitBreakers(failure_threshold=failure_threshold, cool_down=cool_down)
-        return cls(services, lambda inner, ods: resilient(inner, ods, breakers))
+    def with_breakers(
+        cls,
+        services: Mapping[str, Any],
+        *,
+        failure_threshold: int,
+        cool_down: float,
+        redis_url: str = "",
+        budget: float | None = None,
+        max_calls: int = 0,
+    ) -> ClinicalSystems:
+        """Systems behind circuit breakers (shared through Redis when ``redis_url`` is set); a call made outside
+        any request's or job's deadline gets ``budget`` seconds of its own; with ``max_calls`` a practice's
+        system is called at most that many times at once from this process (a bulkhead)."""
+        breakers = breakers_for(redis_url, failure_threshold, cool_down)
+        bulkheads = Bulkheads(max_calls) if max_calls > 0 else None
+        return cls(services, lambda inner, ods: resilient(inner, ods, breakers, budget, bulkheads))
 
     def override(self, practice_ods: str, system: ClinicalSystem | None) -> None:
         """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""
@@ -50,6 +63,13 @@ class ClinicalSystems:
     def service(self, name: str) -> Any:
         """One of the app's parts handed to adapters (e.g. ``session_factory``)."""
         return self._services[name]
+
+    def concurrently(self, practice: Practice, *calls: Callable[[], Any]) -> list[Any]:
+        """Independent reads of the practice's system: at the same time, under the request's one deadline, when
+        its adapter waits on a network link; one after another otherwise (and for a system put in by a test)."""
+        if practice.ods_code in self._overrides or not registry.get(practice.adapter_name).parallel_reads:
+            return [call() for call in calls]
+        return deadline.concurrently(*calls)
 
     def system_for(self, practice: Practice) -> ClinicalSystem:
         """The practice's clinical system."""

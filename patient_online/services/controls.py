@@ -19,9 +19,11 @@ from patient_online.domain.controls import (
     switch_problems,
 )
 from patient_online.domain.errors import ClinicalSystemError, InputError, NotAllowed
+from patient_online.domain.link_words import LinkWords, words_for
 from patient_online.domain.record import RecordLevel
 from patient_online.models import AuditEvent, Practice, ServiceSwitch, User
 
+from . import system_migration
 from .unit_of_work import AbstractUnitOfWork
 
 SLOT_SEARCH_WEEKS = 6
@@ -101,6 +103,11 @@ def set_switch(uow: AbstractUnitOfWork, practice: Practice, actor: User, setting
     """
     require_manager(actor, practice)
     problems = switch_problems(setting, uow.today())
+    if setting.enabled and system_migration.paused_by_plan(uow, practice, setting.service) is not None:
+        problems["enabled"] = (
+            "This service is paused while your practice changes its clinical system. It comes back on by itself "
+            "once patients are matched in the new system."
+        )
     if problems:
         raise _invalid(problems)
     row = practice.switch(setting.service.value)
@@ -219,6 +226,17 @@ def set_rules(
     return changes
 
 
+def rules_saved_words(changes: dict[str, tuple[object, object]]) -> str:
+    """What a manager is told after saving the rules: nothing changed, or each change from old to new."""
+    if not changes:
+        return "Nothing changed: the rules are as they were."
+    done = "; ".join(
+        f"{LABELS.get(name, name)}: {describe_rule(_plain(old))} to {describe_rule(_plain(new))}"
+        for name, (old, new) in changes.items()
+    )
+    return f"Rules saved. Patients get them from now. Changed: {done}."
+
+
 def _plain(value: object) -> object:
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -238,14 +256,49 @@ class HistoryLine:
     why: str = ""
 
 
-def control_history(uow: AbstractUnitOfWork, practice: Practice, action: str, limit: int = 50) -> list[HistoryLine]:
+HISTORY_PER_PAGE = 5  # keeps the services summary short enough to take in at a glance
+
+
+@dataclass(frozen=True)
+class History:
+    """One page of a practice's switch or rule changes, newest first."""
+
+    lines: list[HistoryLine]
+    page: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def control_history(
+    uow: AbstractUnitOfWork, practice: Practice, action: str, limit: int = 50, offset: int = 0
+) -> list[HistoryLine]:
     """The practice's switch or rule changes, newest first, in words a practice manager reads."""
-    events = uow.session.scalars(
+    return _history(uow, practice, action, limit, offset)[0]
+
+
+def history_page(
+    uow: AbstractUnitOfWork, practice: Practice, action: str, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> History:
+    """One page of changes (a page past the end shows none, with a way back)."""
+    page = max(1, page)
+    lines, more = _history(uow, practice, action, per_page, (page - 1) * per_page)
+    return History(lines, page, more)
+
+
+def _history(
+    uow: AbstractUnitOfWork, practice: Practice, action: str, limit: int, offset: int
+) -> tuple[list[HistoryLine], bool]:
+    found = uow.session.scalars(
         select(AuditEvent)
         .where(AuditEvent.practice_id == practice.id, AuditEvent.action == action)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(limit)
+        .offset(offset)
+        .limit(limit + 1)
     ).all()
+    events, more = found[:limit], len(found) > limit
     names = _names(uow, {e.actor_user_id for e in events if e.actor_user_id})
     lines: list[HistoryLine] = []
     for e in events:
@@ -269,7 +322,7 @@ def control_history(uow: AbstractUnitOfWork, practice: Practice, action: str, li
                         e.at, who, LABELS.get(name, name), describe_rule(change["old"]), describe_rule(change["new"])
                     )
                 )
-    return lines
+    return lines, more
 
 
 def _describe_switch(state: dict[str, Any]) -> str:
@@ -302,15 +355,38 @@ def describe_rule(value: object) -> str:
 # Pages ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SwitchesPage:
-    """The services page: every switch and the history of changes to them."""
+    """The services page: every switch and one page of the history of changes to them."""
 
     views: list[SwitchView]
-    history: list[HistoryLine]
+    history: History
 
 
-def switches_page(uow: AbstractUnitOfWork, practice: Practice) -> SwitchesPage:
-    """What the services page shows, read in one go."""
-    return SwitchesPage(practice_switch_views(uow, practice), control_history(uow, practice, SWITCHED))
+def switches_page(uow: AbstractUnitOfWork, practice: Practice, page: int = 1) -> SwitchesPage:
+    """What the services summary shows, read in one go."""
+    return SwitchesPage(practice_switch_views(uow, practice), history_page(uow, practice, SWITCHED, page))
+
+
+@dataclass(frozen=True)
+class ManagerHome:
+    """The practice manager's starting page: every switch, and the link to the clinical system in words."""
+
+    views: list[SwitchView]
+    link: LinkWords
+
+    @property
+    def shortfalls(self) -> list[SwitchView]:
+        return [v for v in self.views if v.below_contract]
+
+
+def manager_home(uow: AbstractUnitOfWork, practice: Practice) -> ManagerHome:
+    """What the manager's starting page shows; the link's state is what is known of it, without calling it."""
+    state = uow.clinical_systems.system_for(practice).link_state()
+    return ManagerHome(practice_switch_views(uow, practice), words_for(state, uow.now()))
+
+
+def switch_view(uow: AbstractUnitOfWork, practice: Practice, service: Service) -> SwitchView:
+    """One service's switch, for its change page."""
+    return next(v for v in practice_switch_views(uow, practice) if v.service is service)
 
 
 @dataclass(frozen=True)
@@ -319,7 +395,7 @@ class RulesPage:
 
     current: PracticeRules
     offered: SlotTypes
-    history: list[HistoryLine]
+    history: History
     today: dt.date
 
     @property
@@ -328,10 +404,10 @@ class RulesPage:
         return frozenset(self.offered.names) if self.offered.from_clinical_system else None
 
 
-def rules_page(uow: AbstractUnitOfWork, practice: Practice) -> RulesPage:
+def rules_page(uow: AbstractUnitOfWork, practice: Practice, page: int = 1) -> RulesPage:
     """What the rules page shows: the database read first, then the practice's system asked for its types."""
     current = current_rules(practice)
-    history = control_history(uow, practice, RULES_CHANGED)
+    history = history_page(uow, practice, RULES_CHANGED, page)
     return RulesPage(current, offered_slot_types(uow, practice), history, uow.today())
 
 

@@ -24,6 +24,7 @@ from patient_online.domain.verification import (
 from patient_online.models import AccountLink, LinkageLetter, LinkRequest, Patient, Practice, User, Verification
 
 from .access import noted_levels
+from .system_ids import remember_patient_id
 from .unit_of_work import AbstractUnitOfWork
 
 LETTER_LIFETIME = dt.timedelta(days=30)
@@ -108,6 +109,8 @@ def ensure_patient(uow: AbstractUnitOfWork, practice: Practice, person: Demograp
     ]
     patient.flags_read_at = uow.now()
     session.flush()
+    if remember_patient_id(uow, patient, person.ref.clinical_id):  # the id at the practice's current system
+        session.flush()
     return patient
 
 

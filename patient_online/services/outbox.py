@@ -1,4 +1,6 @@
-"""The durable outbox: writes a clinical system could not take at once, delivered later exactly once.
+"""The durable outbox: writes a clinical system could not take at once, and every email and text message to a
+person (``services/messages.py``), delivered later exactly once. They go in two lanes, so that a slow clinical
+system never holds up a security code; within a lane, priority messages are taken first.
 
 A use case ``enqueue``s a message in its own transaction, next to the change it belongs to, so the write
 can never be lost. ``deliver_due`` (the ``flask outbox run`` worker) and ``deliver_message`` (an immediate
@@ -87,7 +89,7 @@ class DeliveryReport:
 
 
 def new_message(
-    practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str, now: dt.datetime
+    practice_id: int | None, kind: str, payload: dict[str, Any], idempotency_key: str, now: dt.datetime
 ) -> OutboxMessage:
     """A pending message, due at ``now``, for the caller to add to its session."""
     return OutboxMessage(
@@ -102,7 +104,7 @@ def new_message(
 
 
 def enqueue(
-    uow: AbstractUnitOfWork, practice_id: int, kind: str, payload: dict[str, Any], idempotency_key: str
+    uow: AbstractUnitOfWork, practice_id: int | None, kind: str, payload: dict[str, Any], idempotency_key: str
 ) -> OutboxMessage:
     """Add a message in the caller's transaction: it commits with the change it belongs to, or not at all."""
     message = new_message(practice_id, kind, payload, idempotency_key, uow.now())
@@ -124,8 +126,27 @@ def run_once(
     lease_seconds: float = DEFAULT_LEASE,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
-    """One round of the worker: deliver what is due with a unit of work made on ``session`` from the app's parts."""
-    return deliver_due(make_uow(session), worker_id, limit=limit, lease_seconds=lease_seconds, should_stop=should_stop)
+    """One round of the worker: deliver what is due with a unit of work made on ``session`` from the app's parts,
+    messages to people first (security codes before anything else), then writes for clinical systems."""
+    uow = make_uow(session)
+    report = DeliveryReport()
+    for lane in (MESSAGES, WRITES):
+        done = deliver_due(uow, worker_id, limit=limit, lease_seconds=lease_seconds, should_stop=should_stop, lane=lane)
+        report.outcomes.extend(done.outcomes)
+    return report
+
+
+# Two lanes, so that a slow clinical system never holds up a security code: messages to people (email, text)
+# and writes for clinical systems. A worker serves both; ``deliver_due`` serves one.
+MESSAGES = "messages"
+WRITES = "writes"
+MESSAGE_KIND_PREFIX = "message."
+
+
+def _lane(lane: str) -> ColumnElement[bool]:
+    if lane == MESSAGES:
+        return OutboxMessage.kind.startswith(MESSAGE_KIND_PREFIX)
+    return ~OutboxMessage.kind.startswith(MESSAGE_KIND_PREFIX)
 
 
 def deliver_due(
@@ -135,14 +156,16 @@ def deliver_due(
     limit: int = 100,
     lease_seconds: float = DEFAULT_LEASE,
     should_stop: Callable[[], bool] = lambda: False,
+    lane: str = WRITES,
 ) -> DeliveryReport:
-    """Deliver messages that are due, one claim at a time, until none is left, ``limit`` or a stop request.
+    """Deliver messages of one lane that are due, one claim at a time, until none is left, ``limit`` or a stop
+    request.
 
     The outbox owns its transactions: whatever the unit of work holds is committed first.
     """
     report = DeliveryReport()
     while len(report.outcomes) < limit and not should_stop():
-        message_id = _claim_next(uow, worker_id, lease_seconds)
+        message_id = _claim_next(uow, worker_id, lease_seconds, lane)
         if message_id is None:
             break
         report.outcomes.append(_deliver(uow, message_id, worker_id))
@@ -215,15 +238,15 @@ def _lease_values(now: dt.datetime, worker_id: str, lease_seconds: float) -> dic
     }
 
 
-def _claim_next(uow: AbstractUnitOfWork, worker_id: str, lease_seconds: float) -> int | None:
+def _claim_next(uow: AbstractUnitOfWork, worker_id: str, lease_seconds: float, lane: str = WRITES) -> int | None:
     """Lease the next due message to this worker and commit the lease; None when nothing is due."""
     uow.writing()
     session = uow.session
     now = uow.now()
     candidates = (
         select(OutboxMessage.id)
-        .where(_due(now, worker_id))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .where(_due(now, worker_id), _lane(lane))
+        .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(5)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -15,6 +15,7 @@ from patient_online.domain.errors import InputError, NotFound
 from patient_online.domain.ports import LinkState
 from patient_online.models import Practice, ServiceSwitch
 
+from . import system_migration
 from .clinical import store_options
 from .unit_of_work import AbstractUnitOfWork
 
@@ -163,6 +164,13 @@ def set_adapter(
     the options do not fit the adapter, NotFound for an unknown practice.
     """
     practice = _find(uow, ods_code)
+    plan = system_migration.open_plan(uow, practice)
+    if plan is not None:
+        raise InputError(
+            f"{practice.name} has a plan to change its clinical system ({plan.state.replace('_', ' ')}). Carry it "
+            "through or roll it back (flask practice migrate) before changing the adapter by hand.",
+            "adapter",
+        )
     if adapter not in registry.names():
         raise InputError(
             f"No clinical-system adapter called '{adapter}'. Known: {', '.join(registry.names())}", "adapter"

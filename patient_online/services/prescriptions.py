@@ -39,7 +39,7 @@ from patient_online.domain.prescriptions import (
     template_lines,
 )
 from patient_online.models import AuditEvent, OutboxMessage, Patient, Pharmacy, Practice, PrescriptionOrder, User
-from patient_online.services import outbox
+from patient_online.services import messages, outbox
 from patient_online.services.access import Acting
 from patient_online.services.unit_of_work import AbstractUnitOfWork
 
@@ -591,7 +591,7 @@ def _apply_statuses(
         )
         message = _status_message(uow, request, patient.practice)
         if message is not None:
-            _tell(uow, order, *message)
+            _tell(uow, order, *message, key=f"prescription-{order.id}-{request.status.value}")
     return changed
 
 
@@ -619,10 +619,12 @@ def _status_message(uow: AbstractUnitOfWork, request: RepeatRequest, practice: P
     return None
 
 
-def _tell(uow: AbstractUnitOfWork, order: PrescriptionOrder, subject: str, body: str) -> None:
+def _tell(uow: AbstractUnitOfWork, order: PrescriptionOrder, subject: str, body: str, key: str | None = None) -> None:
+    """Email whoever ordered; with ``key`` at most once (a status the practice reports twice is told once)."""
     user = uow.session.get(User, order.ordered_by_id)
-    if user is not None and user.active:
-        uow.send_email(user.email, "prescription_status", subject, body)
+    if user is None or not user.active or (key is not None and messages.already_queued(uow, key)):
+        return
+    uow.send_email(user.email, "prescription_status", subject, body, key=key)
 
 
 OUTSTANDING = [status.value for status in RequestStatus if status.outstanding]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from patient_online.domain.access import Service
@@ -33,6 +33,8 @@ class SectionView:
     section: Section
     entries: list[RecordEntry]
     notices: list[str] = field(default_factory=list)
+    empty_reason: str = ""  # why the practice's list is empty, as it recorded it ("No known allergies")
+    note: str = ""  # the practice system's note on the section as a whole
 
     @property
     def current(self) -> list[RecordEntry]:
@@ -151,14 +153,21 @@ def _fetch(
     system, ref = uow.clinical(acting.practice), acting.ref
     uow.release()
     extract = system.get_record(ref, frozenset(sections))
-    views = [
-        SectionView(
-            section,
-            filter_entries((e for e in extract.entries if e.section is section), scope.level, scope.access_start),
-            _unique(n.text for n in extract.notices if n.section is section),
+    notes = {n.section: n for n in extract.section_notes}
+    views = []
+    for section in sections:
+        entries = filter_entries((e for e in extract.entries if e.section is section), scope.level, scope.access_start)
+        recorded = notes.get(section)
+        views.append(
+            SectionView(
+                section,
+                entries,
+                _unique(n.text for n in extract.notices if n.section is section),
+                # An empty reason only speaks for an empty section: entries the patient sees contradict it.
+                empty_reason=recorded.empty_reason if recorded and not entries else "",
+                note=recorded.note if recorded else "",
+            )
         )
-        for section in sections
-    ]
     return views, _unique(n.text for n in extract.notices if n.section is None)
 
 
@@ -196,7 +205,7 @@ def view_section(uow: AbstractUnitOfWork, acting: Acting, section: Section) -> t
     _require_section(acting, scope, section)
     (view,), general = _fetch(uow, acting, scope, [section])
     _audit(uow, acting, "record.viewed", section=section.value)
-    return scope, SectionView(section, view.entries, [*view.notices, *general])
+    return scope, replace(view, notices=[*view.notices, *general])
 
 
 def printable_record(uow: AbstractUnitOfWork, acting: Acting) -> PrintableRecord:

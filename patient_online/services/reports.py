@@ -25,9 +25,11 @@ from patient_online.domain.reports import (
     REGISTERED_BENCHMARKS,
     ClinicalFigures,
     Period,
+    concept,
     meets,
     percent,
 )
+from patient_online.domain.words import plural
 from patient_online.models import (
     AccountLink,
     AuditEvent,
@@ -367,22 +369,32 @@ def report_rows(report: UptakeReport) -> list[tuple[str, str, str]]:
             str(c.online_type_slots) if c else NOT_AVAILABLE,
             share(report.bookable_percent) + (" of all slots" if c else ""),
         ),
-        ("Repeat prescription requests made online", str(report.repeat_orders), f"{report.repeat_patients} patients"),
+        (
+            "Repeat prescription requests made online",
+            str(report.repeat_orders),
+            f"from {plural(report.repeat_patients, 'patient')}",
+        ),
         ("Proxies active", str(report.proxies_active), ""),
         ("Proxy requests waiting", str(report.proxies_pending), ""),
         (
             "Verifications waiting",
             str(report.pending),
-            f"oldest {report.pending_oldest_days} days" if report.pending_oldest_days is not None else "",
+            ""
+            if report.pending_oldest_days is None
+            else f"the oldest has waited {plural(report.pending_oldest_days, 'day')}",
         ),
     ]
     rows += [(f"Verifications waiting: {band.label.lower()}", str(band.count), "") for band in report.pending_bands]
     rows += [
-        ("Patients with code 1290331000000103 (online access declined)", str(report.flag_counts[FLAG_DECLINED]), ""),
         (
-            "Patients with code 1364731000000104 (enhanced review indicated) in force",
+            f"Patients with {concept(FLAG_DECLINED)} on their record",
+            str(report.flag_counts[FLAG_DECLINED]),
+            "They chose not to have online access",
+        ),
+        (
+            f"Patients with {concept(FLAG_ENHANCED_REVIEW)} in force",
             str(report.flag_counts[FLAG_ENHANCED_REVIEW]),
-            "",
+            "No automatic access to new record entries until a clinician reviews it",
         ),
     ]
     for b in report.benchmarks:

@@ -10,15 +10,22 @@ them when their entries expire.
 The memory is per process and holds no personal data: free slots are the same for every patient of the
 practice. It is bounded: a week of slots takes about 100 kB, and at most 256 searches are kept (those of the
 last few seconds), so about 25 MB per worker at the very most; a search that finds no room is simply made.
+
+When an entry has expired and several pages of the practice ask at once, one search is made and the others wait
+for its answer (within their request's deadline) instead of each asking the clinical system the same thing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
+from patient_online.adapters import deadline
 from patient_online.domain.appointments import Slot, SlotQuery
 from patient_online.memo import TimedMemo
 
@@ -32,6 +39,9 @@ class SlotSearchCache:
         self._memo: TimedMemo[tuple[str, SlotQuery], list[Slot]] = TimedMemo(
             seconds, max_entries, clock or time.monotonic
         )
+        self._seconds = seconds
+        self._in_flight: dict[tuple[str, SlotQuery], Future[list[Slot]]] = {}
+        self._lock = threading.Lock()
 
     def search(self, practice_ods: str, query: SlotQuery, search: Search) -> list[Slot]:
         """The slots ``search`` finds for the query, from memory when a recent search asked the same.
@@ -44,7 +54,34 @@ class SlotSearchCache:
         if end < query.end:
             end += dt.timedelta(minutes=1)
         query = dataclasses.replace(query, start=query.start.replace(second=0, microsecond=0), end=end)
-        return self._memo.get((practice_ods, query), lambda: search(query))
+        key = (practice_ods, query)
+        if self._seconds <= 0:
+            return self._memo.get(key, lambda: search(query))
+        return self._memo.get(key, lambda: self._once(key, lambda: search(query)))
+
+    def _once(self, key: tuple[str, SlotQuery], make: Callable[[], list[Slot]]) -> list[Slot]:
+        """Make the search, or wait for the same search another thread is making (its answer or its error)."""
+        with self._lock:
+            running = self._in_flight.get(key)
+            if running is None:
+                mine: Future[list[Slot]] = Future()
+                self._in_flight[key] = mine
+        if running is not None:
+            try:
+                return running.result(timeout=deadline.remaining())
+            except FutureTimeout:
+                raise deadline.DeadlineExceeded() from None
+        try:
+            found = make()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(found)
+            return found
+        finally:
+            with self._lock:
+                self._in_flight.pop(key, None)
 
     def forget(self, practice_ods: str) -> None:
         """The practice's appointment book changed here: search it afresh next time."""

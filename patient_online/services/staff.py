@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from patient_online.crypto import hash_password
 from patient_online.domain.accounts import PRACTICE_ROLES, AccountKind, StaffRole
-from patient_online.domain.errors import InputError
+from patient_online.domain.errors import InputError, NotAllowed
 from patient_online.domain.passwords import password_problem
 from patient_online.models import Practice, StaffMembership, User
 
@@ -178,3 +178,23 @@ def practice_staff(uow: AbstractUnitOfWork, practice: Practice) -> list[StaffMem
         StaffMember(m.id, m.user_id, m.role, StaffPerson(m.user.display_name, m.user.email, m.user.totp_enrolled_at))
         for m in memberships
     ]
+
+
+PRACTICE_SWITCHED = "staff.practice_switched"
+
+
+def choose_practice(uow: AbstractUnitOfWork, user: User, role: str, wanted: int | None, current: int | None) -> int:
+    """The practice a member of staff works in for this request, among those where they hold ``role``: the one
+    asked for, else the one chosen before, else the first. Moving from one practice to another is audited.
+
+    Raises NotAllowed when they hold the role nowhere."""
+    ids = sorted(m.practice_id for m in user.memberships if m.role == role)
+    if not ids:
+        raise NotAllowed("You do not have this role at any practice.")
+    chosen = wanted if wanted in ids else current if current in ids else ids[0]
+    if current in ids and chosen != current:
+        uow.audit(
+            PRACTICE_SWITCHED, actor_id=user.id, actor_role=role, practice_id=chosen, previous_practice_id=current
+        )
+        uow.commit()
+    return chosen

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from patient_online.domain.ports import ClinicalSystem
 from patient_online.extensions import WRITE_TRANSACTION, begin_write
-from patient_online.models import AuditEvent, Practice
+from patient_online.models import AuditEvent, Notification, Practice
 
 from . import audit
 from .notify import LocalOutboxNotifier, Notifier
@@ -74,6 +74,10 @@ class ClinicalLookup(Protocol):
     """Finds the clinical system of a practice (``services.clinical.ClinicalSystems`` in the app)."""
 
     def system_for(self, practice: Practice) -> ClinicalSystem: ...
+
+    def concurrently(self, practice: Practice, *calls: Callable[[], Any]) -> list[Any]:
+        """Independent reads of the practice's system, at the same time where that helps; results in order."""
+        ...
 
 
 class GuardedClinicalSystem:
@@ -193,9 +197,28 @@ class AbstractUnitOfWork:
         event.request_id = self.request_id  # the web request's id; a detail may carry a "request_id" of its own
         return event
 
-    def send_email(self, to: str, template: str, subject: str, body: str) -> None:
-        """A message, sent with this transaction (the local notifier keeps it in the same transaction)."""
-        self.notifier.send_email(self.session, to, template, subject, body)
+    def send_email(self, to: str, template: str, subject: str, body: str, **options: Any) -> Notification:
+        """Queue an email in this transaction: the outbox sends it once the transaction commits (never from
+        inside the request). ``options``: ``key`` (once-only), ``priority``, ``personalisation``, ``practice_id``
+        (see ``services.messages.queue``)."""
+        from . import messages
+
+        return messages.queue(self, "email", to, template, subject, body, **options)
+
+    def send_sms(self, to: str, template: str, body: str, **options: Any) -> Notification:
+        """Queue a text message in this transaction, as ``send_email`` does."""
+        from . import messages
+
+        return messages.queue(self, "sms", to, template, "", body, **options)
+
+    @property
+    def urgent_messages(self) -> list[str]:
+        """References of priority messages (security codes) queued by this unit of work: the web layer tries
+        them at once after the request's transaction has committed."""
+        found: list[str] | None = self.__dict__.get("_urgent_messages")
+        if found is None:
+            found = self.__dict__["_urgent_messages"] = []
+        return found
 
     def setting(self, name: str, default: Any = None) -> Any:
         return self.settings.get(name, default)

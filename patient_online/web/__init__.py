@@ -154,7 +154,8 @@ def _clinical_unavailable(exc: ClinicalSystemUnavailable) -> ErrorPage:
 
 
 def _domain_error(exc: DomainError) -> ErrorPage:
-    return _page(400, "errors/400.html", description=exc.message)
+    # A domain error may say which status is true (403 the practice has not allowed it, 404 not found...).
+    return _page(getattr(exc, "http_status", 400), "errors/400.html", description=exc.message)
 
 
 # How long a patient is asked to wait when the database is out of reach (a restart or a fail-over takes seconds).

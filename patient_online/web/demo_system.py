@@ -6,14 +6,14 @@ staff of the practice may use it; nobody else.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
 
 from patient_online.domain.errors import InputError
 from patient_online.domain.prescriptions import RequestStatus
-from patient_online.services import demo_system
+from patient_online.services import demo_system, messages
 from patient_online.web.input import Form
 from patient_online.wiring import uow
 
@@ -32,6 +32,24 @@ class ActionForm(Form):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(mailbox_bp)
+
+
+# The demo mailbox: every message the local notifier holds, for someone trying the demo (no sign-in: a person
+# registering has none yet). Only with demo data, never in production, never with a real notifier.
+mailbox_bp = Blueprint("demo_mailbox", __name__, url_prefix="/demo-system/messages")
+
+
+@mailbox_bp.before_request
+def _mailbox_gate() -> None:
+    config = current_app.config
+    if not config.get("DEMO_DATA_ENABLED") or config.get("ENV") == "production" or config.get("NOTIFIER") == "notify":
+        abort(404)
+
+
+@mailbox_bp.get("")
+def mailbox() -> str:
+    return render_template("demo_system/messages.html", messages=messages.mailbox(uow()))
 
 
 @bp.before_request

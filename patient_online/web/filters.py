@@ -10,6 +10,7 @@ from flask import Flask, current_app, g, render_template
 from markupsafe import Markup
 
 from patient_online.domain.nhs_number import formatted
+from patient_online.domain.words import plural
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(uk_time)
     app.add_template_filter(uk_datetime)
     app.add_template_filter(formatted, "nhs_number")
+    app.add_template_filter(plural)  # {{ n|plural("patient") }}: "1 patient", "2 patients"
     app.add_template_global(fixed_part)
 
     @app.context_processor

@@ -82,6 +82,27 @@ def accessibility() -> str:
     return render_template("public/accessibility.html")
 
 
+@bp.get("/privacy")
+def privacy() -> str:
+    """The privacy notice: each practice is the controller, the deployment's operator the processor."""
+    from flask import current_app
+
+    return render_template(
+        "public/privacy.html",
+        operator_name=current_app.config.get("OPERATOR_NAME", ""),
+        operator_contact=current_app.config.get("OPERATOR_CONTACT", ""),
+        retention=current_app.config.get("RETENTION", {}),
+    )
+
+
+@bp.get("/cookies")
+def cookies() -> str:
+    """The cookies the service sets: only strictly necessary ones (checked against a signed-in journey)."""
+    from flask import current_app
+
+    return render_template("public/cookies.html", session_cookie=current_app.config["SESSION_COOKIE_NAME"])
+
+
 @bp.get("/favicon.ico")
 def favicon() -> Response:
     return redirect(url_for("public.assets", filename="images/favicon.ico"))

@@ -20,6 +20,7 @@ from patient_online.adapters.gpconnect import Endpoint, GPConnectClinicalSystem
 from patient_online.domain.patients import PatientRef
 from patient_online.domain.ports import ClinicalSystem
 from tools.gpconnect_simulator import ALICE, BOB, NOT_FOUND, PROVIDER_ASID, start_simulator
+from tools.gpconnect_simulator.state import RULE_BROKEN
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ def gpconnect_subject() -> Iterator[ContractSubject]:
             other_nhs_number_not_found=NOT_FOUND,
             slot_window=(now + dt.timedelta(days=1), now + dt.timedelta(days=15)),
         )
+        # The simulator is as strict as a real provider: no request of the adapter may break a rule.
+        broken = [r for r in server.state.refusals if r.spine_code in RULE_BROKEN]
+        assert not broken, f"the adapter sent requests a provider refuses: {broken}"
     finally:
         system.close()
         server.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from patient_online.domain.appointments import AppointmentStatus, SlotQuery
 from patient_online.domain.errors import PatientNotFound, SlotUnavailable
+from patient_online.domain.ports import AppointmentAmendment
 from patient_online.domain.prescriptions import Collection, PrescriptionType, RequestStatus
 from patient_online.domain.record import Section
 
@@ -132,3 +133,27 @@ def test_get_record_of_a_patient_the_system_does_not_hold_raises_patient_not_fou
     stranger = replace(contract_system.patient, nhs_number=contract_system.other_nhs_number_not_found)
     with pytest.raises(PatientNotFound):
         contract_system.system.get_record(stranger, frozenset(Section))
+
+
+def test_appointments_asked_from_long_ago_are_listed_with_clinician_and_place(contract_system: Subject) -> None:
+    slot = _slot(contract_system)
+    booked = contract_system.system.book(contract_system.patient, slot.id, "Rash", str(uuid.uuid4()))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    listed = {a.id: a for a in contract_system.system.list_appointments(contract_system.patient, since)}
+    assert booked.id in listed
+    shown = listed[booked.id].slot
+    assert shown.start == slot.start and shown.clinician.name == slot.clinician.name
+    assert shown.location == slot.location
+
+
+def test_amend_changes_only_the_reason(contract_system: Subject) -> None:
+    amending = contract_system.system
+    if not isinstance(amending, AppointmentAmendment):
+        pytest.skip("this adapter does not offer amending appointments")
+    slot = _slot(contract_system)
+    booked = contract_system.system.book(contract_system.patient, slot.id, "Rash", str(uuid.uuid4()))
+    amended = amending.amend(contract_system.patient, booked.id, "Rash on both arms")
+    assert amended.id == booked.id and amended.reason == "Rash on both arms"
+    assert amended.status is AppointmentStatus.BOOKED and amended.slot.start == booked.slot.start
+    listed = contract_system.system.list_appointments(contract_system.patient, dt.datetime.now(dt.UTC))
+    assert next(a for a in listed if a.id == booked.id).reason == "Rash on both arms"

@@ -1,11 +1,13 @@
 """A practice switched to GP Connect (the local provider simulator) is used by a patient in the browser:
-reception issues a linkage letter for a patient found in the provider, the patient links, books an
-appointment from the provider's slots and reads their record."""
+reception issues a linkage letter for a patient found in the provider, the patient links, sees their
+appointments with clinician and place, books one from the provider's slots, changes its reason, cancels it,
+and reads their vaccinations and an allergy list the practice's system sent empty, with its reason."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ def test_patient_uses_a_gp_connect_practice(browser: Any, gpconnect_gateway: tup
     manager.goto("/manage/rules")  # the types offered come from the new clinical system's appointment book
     manager.check("input[value='General GP Appointment']")
     manager.check("input[value='Nurse Appointment']")
+    manager.check("input[name=cancellation_allowed][value=yes]")  # changes online up to an hour before
+    manager.fill("input[name=cancellation_cutoff_hours]", "1")
     manager.locator("button:has-text('Save')").first.click()
     assert "There is a problem" not in manager.inner_text("main")
 
@@ -76,8 +80,50 @@ def test_patient_uses_a_gp_connect_practice(browser: Any, gpconnect_gateway: tup
     screenshot(patient, "gpconnect-booked-phone")
     assert simulator.state.snapshot()["appointments"] == before + 1, "the booking reached the GP Connect provider"
 
-    patient.goto("/record")
-    assert "record" in patient.inner_text("h1").lower()
-    patient.goto("/record/allergies")
-    screenshot(patient, "gpconnect-record-allergies-phone")
-    assert patient.locator("main").inner_text()
+    # The list names the clinician and the place, as the provider's Practitioner and Location resources say.
+    patient.goto("/appointments")
+    card = patient.locator(".app-appointment").first
+    with_whom = card.locator(".app-with").inner_text()
+    assert "Dr" in with_whom and "Not known yet" not in with_whom, with_whom
+    assert card.locator(".app-where").inner_text().strip() not in ("Where:", "Where: "), card.inner_text()
+    screenshot(patient, "gpconnect-appointments-phone")
+
+    # Change the reason: the form, a check of old and new, then the confirmation.
+    card.locator("a:has-text('Change the reason')").click()
+    assert patient.inner_text("h1") == "Change the reason for your appointment"
+    patient.fill("textarea[name=reason]", "Blood pressure and a repeat of my tablets")
+    patient.click("button:has-text('Continue')")
+    assert patient.inner_text("h1") == "Check the new reason"
+    assert "Follow-up on my blood pressure" in patient.inner_text("main")
+    screenshot(patient, "gpconnect-amend-check-phone")
+    patient.click("button:has-text('Change the reason')")
+    main = patient.inner_text("main")
+    assert "has been changed" in main and "Blood pressure and a repeat of my tablets" in main, main[:600]
+    screenshot(patient, "gpconnect-amended-phone")
+
+    # Cancel it.
+    patient.click("a:has-text('Cancel appointment')")
+    patient.click("button:has-text('Cancel appointment')")
+    assert "has been cancelled" in patient.inner_text("main")
+    patient.goto("/appointments")
+    assert "Cancelled" in patient.inner_text("main")
+
+    # The record: vaccinations, and an allergy list the provider sends empty with its reason.
+    alice = simulator.state.patients[ALICE]
+    simulator.state.patients[ALICE] = replace(alice, record=tuple(e for e in alice.record if e.kind != "allergy"))
+    try:
+        patient.goto("/record")
+        assert "record" in patient.inner_text("h1").lower()
+        patient.goto("/record/immunisations")
+        vaccinations = patient.inner_text("main")
+        assert "Influenza vaccine" in vaccinations and "Given" in vaccinations, vaccinations[:600]
+        assert "Shingles vaccine" in vaccinations and "Not given" in vaccinations, vaccinations[:600]
+        assert "Patient declined" in vaccinations and "UNK" not in vaccinations
+        screenshot(patient, "gpconnect-record-immunisations-phone")
+        patient.goto("/record/allergies")
+        allergies = patient.inner_text("main")
+        assert "Nothing to show: nothing has been recorded." in allergies, allergies[:600]
+        assert "There are no allergies" not in allergies
+        screenshot(patient, "gpconnect-record-allergies-phone")
+    finally:
+        simulator.state.patients[ALICE] = alice

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import screenshot, sign_in
+from .conftest import SCREENSHOTS, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,26 +24,36 @@ def test_manager_switches_appointments_off_and_the_patient_sees_the_message(page
     errors = _csp_errors(page)
     sign_in(page, "manager.y02001@example.com")
     page.wait_for_url("**/manage/**")
+    assert "Link to your clinical system: Connected" in page.inner_text("main")
     screenshot(page, "manager-dashboard")
     page.goto("/manage/services")
-    screenshot(page, "manager-services")
+    assert page.locator("main form").count() == 0  # a summary: each service changes on its own page
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 1800, f"the services summary is {height}px tall at 1280px"
+    page.screenshot(path=str(SCREENSHOTS.parent / "manager-services-1280.png"), full_page=True)
 
-    form = page.locator("section#appointments form")
-    form.locator("input[name=enabled][value=off]").check()
-    form.locator("textarea[name=message]").fill(MESSAGE)
-    form.locator("button[type=submit]").click()
+    page.click("a:has-text('Change online appointments')")
+    page.wait_for_url("**/manage/services/appointments")
+    assert "What patients see if you switch it off" in page.inner_text("main")
+    assert page.locator("main form").count() == 1
+    screenshot(page, "manager-service-change")
+    page.check("input[name=enabled][value=off]")
+    page.fill("textarea[name=message]", MESSAGE)
+    page.click("button:has-text('Save online appointments')")
     assert "There is a problem" in page.inner_text("body")
-    screenshot(page, "manager-services-error")
+    screenshot(page, "manager-service-change-error")
 
     back = dt.date.today() + dt.timedelta(days=10)
-    form = page.locator("section#appointments form")
-    form.locator("textarea[name=off_reason]").fill("Clinical system upgrade")
-    form.locator("input[name=expected_return-day]").fill(str(back.day))
-    form.locator("input[name=expected_return-month]").fill(str(back.month))
-    form.locator("input[name=expected_return-year]").fill(str(back.year))
-    form.locator("button[type=submit]").click()
+    page.fill("textarea[name=off_reason]", "Clinical system upgrade")
+    page.fill("input[name=expected_return-day]", str(back.day))
+    page.fill("input[name=expected_return-month]", str(back.month))
+    page.fill("input[name=expected_return-year]", str(back.year))
+    page.click("button:has-text('Save online appointments')")
     try:
-        assert "below contract" in page.inner_text("body").lower()
+        page.wait_for_url("**/manage/services")
+        body = page.inner_text("main")
+        assert "below contract" in body.lower() and MESSAGE in body
+        assert "History of changes" in body
         screenshot(page, "manager-services-switched-off")
 
         sign_in(phone, "patient.y02001@example.com")
@@ -51,11 +61,11 @@ def test_manager_switches_appointments_off_and_the_patient_sees_the_message(page
         assert MESSAGE in phone.inner_text("body")
         screenshot(phone, "patient-home-appointments-off-phone")
     finally:
-        page.goto("/manage/services")
-        form = page.locator("section#appointments form")
-        form.locator("input[name=enabled][value=on]").check()
-        form.locator("textarea[name=message]").fill("")
-        form.locator("button[type=submit]").click()
+        page.goto("/manage/services/appointments")
+        page.check("input[name=enabled][value=on]")
+        page.fill("textarea[name=message]", "")
+        page.click("button:has-text('Save online appointments')")
+    page.wait_for_url("**/manage/services")
     assert "is on for every patient" in page.inner_text("body")
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
 
@@ -74,6 +84,9 @@ def test_manager_rules_report_and_phone_layout(page: Any, phone: Any) -> None:
 
     page.goto("/manage/reports")
     assert page.locator("svg.app-chart__svg").count() >= 2
+    report = page.inner_text("main")
+    assert "Enhanced review indicated before granting access to your own health record" in report
+    assert "SNOMED CT 1364731000000104" in report and "1 patients" not in report
     screenshot(page, "manager-report")
 
     sign_in(phone, "manager.y02001@example.com")

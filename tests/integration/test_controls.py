@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -46,11 +47,11 @@ def _own_patient(email: str) -> Patient:
 
 
 def _switch(client: Any, service: str, **fields: str) -> Any:
-    data = {"service": service, "enabled": "on", "message": "", "off_reason": ""}
+    data = {"enabled": "on", "message": "", "off_reason": ""}
     if service == "record":
         data["default_level"] = "full"
     data.update(fields)
-    return client.submit("/manage/services", data)
+    return client.submit(f"/manage/services/{service}", data)
 
 
 def _date_fields(prefix: str, day: dt.date) -> dict[str, str]:
@@ -63,13 +64,69 @@ def _events(app: Any, action: str) -> list[AuditEvent]:
 
 
 # Practice switches ---------------------------------------------------------------------------------------
-def test_services_page_lists_every_switch_with_the_contract_warning(client: Any, sign_in: Any) -> None:
+def test_services_page_summarises_every_switch_with_a_change_link(client: Any, sign_in: Any) -> None:
     sign_in(MANAGER)
     html = client.get("/manage/services").get_data(as_text=True)
     for service in Service:
         assert service.label in html
-    assert html.count("The GP contract requires this service") == 3  # not for proxy access
+        assert f'href="/manage/services/{service.value}"' in html
+    main = html.split("<main")[1].split("</main>")[0]
+    assert "<form" not in main  # a summary: each service is changed on its own page
     assert "History of changes" in html
+
+
+def test_each_change_page_holds_only_its_services_form_and_warns(client: Any, sign_in: Any) -> None:
+    sign_in(MANAGER)
+    for service in Service:
+        html = client.get(f"/manage/services/{service.value}").get_data(as_text=True)
+        assert html.count('name="enabled"') == 2
+        assert "What patients see if you switch it off" in html
+        assert ("The GP contract requires" in html or "GP contract requires" in html) is service.contractual
+        assert ('name="default_level"' in html) is (service is Service.RECORD)
+    assert client.get("/manage/services/telepathy").status_code == 404
+
+
+@pytest.mark.parametrize("service", list(Service))
+def test_saving_a_service_unchanged_writes_no_history(app: Any, client: Any, sign_in: Any, service: Service) -> None:
+    sign_in(MANAGER)
+    response = _switch(client, service.value)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/manage/services")
+    page = client.get("/manage/services").get_data(as_text=True)
+    assert f"{service.label}: nothing changed." in page and "No changes yet." in page
+    assert _events(app, controls.SWITCHED) == []
+
+
+def test_saving_the_rules_form_as_shown_writes_no_history(app: Any, client: Any, sign_in: Any) -> None:
+    sign_in(MANAGER)
+    html = client.get("/manage/rules").get_data(as_text=True)
+    checked = re.findall(r'name="online_slot_types" type="checkbox" value="([^"]+)" checked', html)
+    assert checked, "the rules page shows the chosen appointment types"
+    response = client.submit("/manage/rules", {**RULES, "online_slot_types": sorted(checked)})
+    assert response.status_code == 302
+    assert "Nothing changed" in client.get("/manage/rules").get_data(as_text=True)
+    assert _events(app, controls.RULES_CHANGED) == []
+
+
+def test_saving_changed_rules_says_what_changed_in_words(app: Any, client: Any, sign_in: Any) -> None:
+    sign_in(MANAGER)
+    response = client.submit("/manage/rules", {**RULES, "booking_horizon_days": "14", "cancellation_allowed": "no"})
+    assert response.status_code == 302
+    page = client.get("/manage/rules").get_data(as_text=True)
+    assert "Changed: Booking horizon: 28 to 14; Patients can cancel online: Yes to No." in page
+    (event,) = _events(app, controls.RULES_CHANGED)
+    assert set(event.detail["changes"]) >= {"booking_horizon_days", "cancellation_allowed"}
+
+
+def test_history_is_paged(app: Any, client: Any, sign_in: Any) -> None:
+    sign_in(MANAGER)
+    for n in range(controls.HISTORY_PER_PAGE + 1):
+        assert _switch(client, "proxy", enabled="off", message=f"Paused {n}").status_code == 302
+    first = client.get("/manage/services").get_data(as_text=True)
+    assert first.count('class="nhsuk-table__row"') == controls.HISTORY_PER_PAGE
+    assert "Older changes" in first and "Newer changes" not in first
+    second = client.get("/manage/services?page=2").get_data(as_text=True)
+    assert second.count('class="nhsuk-table__row"') == 1 and "Newer changes" in second
+    assert "Paused 0" in second
 
 
 def test_switching_appointments_off_changes_what_the_patient_sees_at_once(app: Any, client: Any, sign_in: Any) -> None:
@@ -167,8 +224,8 @@ def test_only_the_practice_manager_can_switch(app: Any, client: Any, sign_in: An
     sign_in(email)
     token = client.csrf_token("/account" if email == PATIENT else "/reception/" if email == RECEPTION else "/manage/")
     response = client.post(
-        "/manage/services?practice=1",
-        data={"csrf_token": token, "service": "appointments", "enabled": "off", "off_reason": "x"},
+        "/manage/services/appointments?practice=1",
+        data={"csrf_token": token, "enabled": "off", "off_reason": "x"},
     )
     assert response.status_code in (302, 400, 403)
     with app.app_context():

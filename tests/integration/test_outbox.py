@@ -77,7 +77,8 @@ def order_while_link_breaks(client: Any, fake: FakeClinicalSystem, items: list[s
 
 
 def one_message(session: Any) -> OutboxMessage:
-    [message] = session.scalars(select(OutboxMessage)).all()
+    """The one queued write for the clinical system (emails to the patient are outbox messages too)."""
+    [message] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == rx.KIND)).all()
     session.refresh(message)
     return message
 

@@ -151,9 +151,7 @@ def test_a_request_that_matches_nobody_looks_the_same_to_the_asker(app_ctx: Any,
     person = _demo(3)
     before = session.scalar(select(func.count(ProxyLink.id)))
     wrong_birthday = person.date_of_birth - dt.timedelta(days=1)
-    service.request_proxy(
-        uow, _user(PATIENT), ProxyRequest(ODS, person.nhs_number, wrong_birthday, "Son", "consent")
-    )
+    service.request_proxy(uow, _user(PATIENT), ProxyRequest(ODS, person.nhs_number, wrong_birthday, "Son", "consent"))
     assert session.scalar(select(func.count(ProxyLink.id))) == before
     unmatched = _events("proxy.requested")[-1]
     assert unmatched.detail["matched"] is False and unmatched.patient_id is None
@@ -186,9 +184,7 @@ def test_only_verified_patients_can_ask(app_ctx: Any, session: Any, uow: Any) ->
 def test_asking_for_your_own_record_or_twice_for_the_same_person(app_ctx: Any, session: Any, uow: Any) -> None:
     me = _demo(0)
     with pytest.raises(InputError, match="your own record"):
-        service.request_proxy(
-            uow, _user(PATIENT), ProxyRequest(ODS, me.nhs_number, me.date_of_birth, "Me", "consent")
-        )
+        service.request_proxy(uow, _user(PATIENT), ProxyRequest(ODS, me.nhs_number, me.date_of_birth, "Me", "consent"))
     first = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
     again = _ask(PATIENT, 3, ProxyBasis.BEST_INTERESTS)
     assert again.id == first.id, "an open request is not duplicated"

@@ -26,7 +26,11 @@ def timed_get(client: httpx.Client, url: str) -> float:
 
 
 def test_a_slow_practice_does_not_slow_the_others(tmp_path: Path) -> None:
-    env = gateway_env(f"sqlite:///{tmp_path / 'slow.sqlite3'}", PATIENT_ONLINE_ADAPTER_READ_TIMEOUT="8")
+    env = gateway_env(
+        f"sqlite:///{tmp_path / 'slow.sqlite3'}",
+        PATIENT_ONLINE_ADAPTER_READ_TIMEOUT="8",
+        PATIENT_ONLINE_ADAPTER_MAX_CALLS_PER_PRACTICE="8",  # every slow journey reaches the provider
+    )
     prepare_database(env)
     simulator_url, simulator = start_simulator()
     try:
@@ -73,3 +77,80 @@ def test_a_slow_practice_does_not_slow_the_others(tmp_path: Path) -> None:
     assert min(stuck) >= 4.5, "the slow practice was not actually slow"
     assert statistics.median(during) < normal * 3 + 0.05
     assert worst < 1.0
+
+
+def test_a_hanging_provider_never_holds_a_patient_past_the_page_budget(tmp_path: Path) -> None:
+    """The provider stops answering: every page of its patients answers within the page budget (plus a second),
+    with the honest "slow or unavailable" page, and the circuit breaker opens for both workers at once (shared
+    through Redis), after which the pages answer at once."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    try:
+        store = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        store.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is needed at {REDIS_URL} ({type(exc).__name__}): start redis-server.", pytrace=False)
+    for key in store.scan_iter(match="po:breaker:*"):
+        store.delete(key)
+    budget = 3.0
+    env = gateway_env(
+        f"sqlite:///{tmp_path / 'hanging.sqlite3'}",
+        PATIENT_ONLINE_REDIS_URL=REDIS_URL,
+        PATIENT_ONLINE_CLINICAL_PAGE_BUDGET_SECONDS=str(budget),
+        # eight failing pages reach six only when counted together: each worker alone would stay closed
+        PATIENT_ONLINE_ADAPTER_BREAKER_FAILURES="6",
+        PATIENT_ONLINE_ADAPTER_BREAKER_COOL_DOWN="120",
+        PATIENT_ONLINE_ADAPTER_MAX_CALLS_PER_PRACTICE="8",  # every page reaches the provider (no bulkhead refusals)
+    )
+    prepare_database(env)
+    simulator_url, simulator = start_simulator()
+    try:
+        use_gpconnect(env, "Y02002", simulator_url, "read_timeout=20")
+        with gunicorn(env, workers=2, threads=8) as base:
+            slow = signed_in_client(base, "patient.y02002@example.com")
+            for _ in range(4):
+                httpx.get(f"{base}/readyz", timeout=10)  # both workers up; no breaker open yet
+            assert not list(store.scan_iter(match="po:breaker:Y02002"))
+            simulator.state.configure(delay=30)
+            answers: list[tuple[int, float, str]] = []
+
+            def hit_slow_practice() -> None:
+                with httpx.Client(base_url=base, cookies=slow.cookies, timeout=60) as c:
+                    started = time.perf_counter()
+                    reply = c.get("/appointments/slots")
+                    answers.append((reply.status_code, time.perf_counter() - started, reply.text))
+
+            threads = [threading.Thread(target=hit_slow_practice) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            shared_state = store.hget("po:breaker:Y02002", "state")
+            states = []
+            for _ in range(12):  # fresh connections, answered by either worker
+                with httpx.Client(base_url=base, timeout=10) as c:
+                    states.append(c.get("/readyz").json()["practices"]["Y02002"]["detail"])
+            after: list[tuple[int, float]] = []
+            for _ in range(6):
+                with httpx.Client(base_url=base, cookies=slow.cookies, timeout=60) as c:
+                    started = time.perf_counter()
+                    status = c.get("/appointments/slots").status_code
+                    after.append((status, time.perf_counter() - started))
+            slow.close()
+    finally:
+        simulator.state.configure(delay=0)
+        simulator.stop()
+
+    took = sorted(round(seconds, 2) for _status, seconds, _text in answers)
+    print(f"hanging provider, budget {budget} s: pages took {took}; then {after}; breaker {set(states)}")
+    assert len(answers) == 8
+    for status, seconds, text in answers:
+        assert status == 503, status
+        assert "slow or unavailable" in text.lower() or "not available" in text.lower()
+        assert "Nothing has been changed" in text
+        assert seconds < budget + 1, f"a page took {seconds:.1f} s with a budget of {budget} s"
+    assert all(detail.startswith("circuit open") for detail in states), states
+    assert shared_state == b"open"
+    assert all(status == 503 and seconds < 1 for status, seconds in after), after

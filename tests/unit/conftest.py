@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from patient_online.domain.access import Service
-from patient_online.models import AccountLink, Patient, Practice, ServiceSwitch, User, Verification
+from patient_online.models import AccountLink, Patient, Practice, ServiceSwitch, StaffMembership, User, Verification
 from patient_online.services.access import Acting, acting_for
 from tests.fakes import FakeUnitOfWork
 
@@ -68,6 +68,15 @@ def patient(uow: FakeUnitOfWork, where: Practice, *, born: dt.date | None = None
     uow.session.add(row)
     uow.session.flush()
     return row
+
+
+def staff(uow: FakeUnitOfWork, where: Practice, role: str = "practice_manager") -> User:
+    """A staff account with a role at the practice (its manager by default)."""
+    person = user(uow, kind="staff")
+    uow.session.add(StaffMembership(user_id=person.id, practice_id=where.id, role=role))
+    uow.session.flush()
+    uow.session.refresh(person)
+    return person
 
 
 def linked_user(uow: FakeUnitOfWork, whose: Patient, *, in_person: bool = True, **fields: Any) -> User:

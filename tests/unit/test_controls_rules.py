@@ -195,3 +195,22 @@ def test_a_review_refuses_new_access(unit: FakeUnitOfWork) -> None:
     with pytest.raises(InputError, match="enhanced review not"):
         patient_access.set_patient_access(unit, staff, where, person.id, AccessChange(RecordLevel.FULL, True, True))
     assert patient_access.access_panel(unit, staff, where, person.id).access.record_level is RecordLevel.DETAILED
+
+
+def test_the_same_lists_in_another_order_are_no_change() -> None:
+    reordered = replace(GOOD, online_slot_types=("Blood test", "GP appointment"))
+    assert reordered.changes_from(GOOD) == {}
+    longer = replace(GOOD, online_slot_types=("Blood test", "GP appointment", "Baby clinic"))
+    assert set(longer.changes_from(GOOD)) == {"online_slot_types"}
+
+
+def test_a_switch_in_words() -> None:
+    from patient_online.domain.controls import setting_words
+
+    assert setting_words(SwitchSetting(Service.PROXY, True)) == "Every patient of the practice can use it."
+    assert setting_words(SwitchSetting(Service.PROXY, False, " Ask at the desk ")) == (
+        "Patients see your message: “Ask at the desk”"
+    )
+    assert "does not offer it online" in setting_words(SwitchSetting(Service.PROXY, False))
+    record = SwitchSetting(Service.RECORD, True, default_level=RecordLevel.SUMMARY)
+    assert setting_words(record) == f"Newly verified adults get: {RecordLevel.SUMMARY.label.lower()}."

@@ -19,22 +19,14 @@ from patient_online.domain.errors import InputError, NotAllowed
 from patient_online.domain.ports import ReportFigures
 from patient_online.domain.record import RecordLevel
 from patient_online.domain.reports import ClinicalFigures, Period
-from patient_online.models import AuditEvent, Practice, StaffMembership, User
+from patient_online.models import AuditEvent, Practice
 from patient_online.services import controls, reports
 from patient_online.services.unit_of_work import TransactionStillOpen
 from tests.fakes import FakeClinicalSystem, FakeClinicalSystems, FakeUnitOfWork
-from tests.unit.conftest import practice, user
+from tests.unit.conftest import practice, staff, user
 
 TODAY = dt.date(2026, 3, 2)  # the fake unit of work's clock
 BACK = TODAY + dt.timedelta(days=14)
-
-
-def staff(uow: FakeUnitOfWork, where: Practice, role: str = "practice_manager") -> User:
-    person = user(uow, kind="staff")
-    uow.session.add(StaffMembership(user_id=person.id, practice_id=where.id, role=role))
-    uow.session.flush()
-    uow.session.refresh(person)
-    return person
 
 
 def events(uow: FakeUnitOfWork, action: str) -> list[AuditEvent]:
@@ -199,6 +191,35 @@ def test_changed_rules_are_saved_and_audited_with_old_and_new(uow: FakeUnitOfWor
     assert uow.commits == 1
 
 
+def test_saving_the_rules_unchanged_writes_no_history(uow: FakeUnitOfWork, surgery: Practice) -> None:
+    manager = staff(uow, surgery)
+    surgery.online_slot_types = ["Nurse appointment", "GP appointment"]  # stored as first typed, not sorted
+    surgery.never_online = ["morphine", "diazepam"]
+    as_the_form_sends = rules_of(
+        surgery, online_slot_types=("GP appointment", "Nurse appointment"), never_online=("diazepam", "Morphine")
+    )
+    assert controls.set_rules(uow, surgery, manager, as_the_form_sends) == {}
+    assert events(uow, controls.RULES_CHANGED) == [] and uow.commits == 0
+    assert controls.control_history(uow, surgery, controls.RULES_CHANGED) == []
+
+
+def test_a_changed_rule_is_recorded_alone_in_words(uow: FakeUnitOfWork, surgery: Practice) -> None:
+    manager = staff(uow, surgery)
+    old = controls.current_rules(surgery)
+    controls.set_rules(uow, surgery, manager, rules_of(surgery, cancellation_allowed=not old.cancellation_allowed))
+    (line,) = controls.control_history(uow, surgery, controls.RULES_CHANGED)
+    assert line.what == "Patients can cancel online"
+    assert (line.before, line.after) == (("Yes", "No") if old.cancellation_allowed else ("No", "Yes"))
+
+
+def test_saving_a_switch_unchanged_writes_no_history(uow: FakeUnitOfWork, surgery: Practice) -> None:
+    manager = staff(uow, surgery)
+    for view in controls.practice_switch_views(uow, surgery):
+        assert controls.set_switch(uow, surgery, manager, view.setting) is False
+    assert events(uow, controls.SWITCHED) == [] and uow.commits == 0
+    assert controls.control_history(uow, surgery, controls.SWITCHED) == []
+
+
 def _slot(slot_id: str, slot_type: str, at: dt.datetime) -> Slot:
     end = at + dt.timedelta(minutes=10)
     return Slot(slot_id, at, end, slot_type, Clinician("C1", "Dr Fake", "GP"), DeliveryMode.FACE_TO_FACE)
@@ -323,3 +344,19 @@ def test_the_reporting_port_is_found_through_the_resilience_layer_and_the_guard(
     uow.session.scalar(select(Practice.id))  # a transaction is open
     with pytest.raises(TransactionStillOpen):
         guarded.report_figures(uow.now(), uow.now(), [], [])
+
+
+def test_report_rows_agree_in_number_and_name_codes_with_their_terms(uow: FakeUnitOfWork, surgery: Practice) -> None:
+    from patient_online.domain.access import FLAG_DECLINED, FLAG_ENHANCED_REVIEW
+    from patient_online.domain.reports import SNOMED_TERMS
+
+    report = reports.uptake_report(uow, surgery, staff(uow, surgery), reports.choose_period(uow))
+    one = replace(report, repeat_orders=1, repeat_patients=1, pending=1, pending_oldest_days=1)
+    text = " | ".join(" ".join(row) for row in reports.report_rows(one))
+    assert "from 1 patient" in text and "the oldest has waited 1 day" in text
+    assert "1 patients" not in text and "1 days" not in text
+    more = replace(one, repeat_patients=2, pending_oldest_days=3)
+    many = " ".join(" ".join(row) for row in reports.report_rows(more))
+    assert "from 2 patients" in many and "waited 3 days" in many
+    for code in (FLAG_DECLINED, FLAG_ENHANCED_REVIEW):
+        assert f"‘{SNOMED_TERMS[code]}’ (SNOMED CT {code})" in text

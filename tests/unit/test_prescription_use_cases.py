@@ -278,7 +278,7 @@ def test_an_order_is_queued_when_the_link_is_down_and_the_patient_told(uow: Fake
     assert result.status is RequestStatus.QUEUED and result.order.item_names == (AMLODIPINE.name,)
     assert result.order.ready_by == dt.date(2026, 3, 4)
     assert uow.system.requests == {}
-    [message] = uow.session.scalars(select(OutboxMessage))
+    [message] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == rx.KIND))
     assert message.kind == rx.KIND and message.status == "pending" and message.idempotency_key == KEY
     [mail] = uow.sent
     assert "Their system is not available at the moment, so we will send your request" in mail.body
@@ -522,7 +522,7 @@ def test_a_queued_order_can_be_cancelled_before_it_is_sent_and_is_never_sent(uow
     assert not uow.in_transaction
     assert cancelled.status is RequestStatus.CANCELLED and cancelled.requested_at == order.requested_at
     assert uow.session.get_one(PrescriptionOrder, order.id).status == RequestStatus.CANCELLED
-    [message] = uow.session.scalars(select(OutboxMessage))
+    [message] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == rx.KIND))
     assert message.status == MessageStatus.WITHDRAWN
     event = uow.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert event is not None and event.action == "prescription.cancelled"
@@ -545,7 +545,7 @@ def test_a_queued_order_can_be_cancelled_before_it_is_sent_and_is_never_sent(uow
 def test_a_queued_order_a_worker_is_sending_cannot_be_cancelled_yet(uow: FakeUnitOfWork) -> None:
     who = ordering(uow)
     order = queued_order(uow, who)
-    [message] = uow.session.scalars(select(OutboxMessage))
+    [message] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == rx.KIND))
     message.locked_by, message.locked_until = "worker-1", uow.now() + dt.timedelta(minutes=1)  # in flight
     uow.commit()
     with pytest.raises(DomainError) as refused:

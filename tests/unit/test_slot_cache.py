@@ -123,3 +123,26 @@ def test_the_memo_holds_only_what_was_made_within_its_seconds() -> None:
     clock.now += 11
     memo.get("one more", lambda: 0)  # the expired ones are dropped as it is added
     assert len(memo) == 1
+
+
+def test_pages_asking_at_once_share_one_search() -> None:
+    import threading
+    import time as _time
+
+    cache = SlotSearchCache(10)
+    calls: list[int] = []
+    started = threading.Event()
+
+    def slow_search(query: SlotQuery) -> list[Slot]:
+        calls.append(1)
+        started.set()
+        _time.sleep(0.3)
+        return []
+
+    query = SlotQuery(start=dt.datetime(2026, 1, 5, 8, tzinfo=dt.UTC), end=dt.datetime(2026, 1, 12, tzinfo=dt.UTC))
+    threads = [threading.Thread(target=cache.search, args=("A1", query, slow_search)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(calls) == 1

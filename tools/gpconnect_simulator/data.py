@@ -72,6 +72,7 @@ class Entry:
     high: float | None = None
     interpretation: str = ""
     confidential: bool = False
+    not_given: bool = False  # an immunisation offered and not given; ``text`` says why
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,16 @@ _ALICE_RECORD = (
     Entry("pr-2", "problem", "Asthma", "195967001", dt.date(2005, 9, 20), "inactive"),
     Entry("im-1", "immunisation", "Influenza vaccine", "955701000000107", dt.date(2024, 10, 5), "completed"),
     Entry("im-2", "immunisation", "COVID-19 vaccine", "1324681000000101", dt.date(2024, 4, 1), "completed"),
+    Entry(
+        "im-3",
+        "immunisation",
+        "Shingles vaccine",
+        "722215002",
+        dt.date(2025, 3, 12),
+        "completed",
+        "Patient declined",
+        not_given=True,
+    ),
     Entry(
         "tr-1",
         "result",

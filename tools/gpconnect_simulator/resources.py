@@ -213,12 +213,16 @@ def clinical(entry: data.Entry, patient_id: str) -> list[Json]:
             {
                 "resourceType": "Immunization",
                 **base,
+                # As real records often do: vaccineCode "UNK", the term in the mandatory VaccinationProcedure
+                # extension.
+                "extension": [{"url": c.EXT_VACCINATION_PROCEDURE, "valueCodeableConcept": _concept(entry)}],
                 "status": entry.status,
-                "notGiven": False,
-                "vaccineCode": _concept(entry),
+                "notGiven": entry.not_given,
+                "vaccineCode": {"coding": [coding(c.NULL_FLAVOUR, "UNK", "unknown")], "text": "UNK"},
                 "patient": subject,
                 "date": when,
                 "primarySource": True,
+                **({"explanation": {"reasonNotGiven": [{"text": entry.text}]}} if entry.not_given else {}),
             }
         ]
     if entry.kind == "result":

@@ -64,6 +64,18 @@ ROUTES: tuple[Route, ...] = (
         lambda s, r: s.cancel_appointment(r.match.group(1), r.body, r.headers.get("if-match")),
     ),
     Route(
+        "PUT",
+        re.compile(r"/Appointment/([^/]+)"),
+        Interaction.AMEND_APPOINTMENT,
+        lambda s, r: s.amend_appointment(r.match.group(1), r.body, r.headers.get("if-match")),
+    ),
+    Route(
+        "GET",
+        re.compile(r"/(Practitioner|Location|Organization)/([^/]+)"),
+        "",  # the interaction id depends on the resource type: see interaction_for
+        lambda s, r: s.read_reference(r.match.group(1), r.match.group(2)),
+    ),
+    Route(
         "GET",
         re.compile(r"/Patient/([^/]+)/Appointment"),
         Interaction.SEARCH_PATIENT_APPOINTMENTS,
@@ -101,20 +113,97 @@ ROUTES: tuple[Route, ...] = (
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+_ASID = re.compile(r"^\d{12}$")
+_READ_INTERACTIONS = {
+    "Practitioner": Interaction.READ_PRACTITIONER,
+    "Location": Interaction.READ_LOCATION,
+    "Organization": Interaction.READ_ORGANIZATION,
+}
+# Values that say nothing about who is asking: the smartcard identifiers of the requesting practitioner must be
+# real ones (configurable: the specification lets a user without a smartcard send "UNK").
+_PLACEHOLDERS = frozenset({"", "UNK", "UNKNOWN", "0", "000000000000", "patient-online-gateway"})
+
+
+def interaction_for(route: Route, match: re.Match[str]) -> str:
+    """The Ssp-InteractionID the route expects (read routes share a pattern across resource types)."""
+    return route.interaction or _READ_INTERACTIONS.get(match.group(1), "")
+
+
 def bad_request(diagnostics: str) -> SimError:
     return SimError(400, c.BAD_REQUEST, "invalid", diagnostics)
 
 
-def check_headers(state: SimulatorState, route: Route, headers: dict[str, str], has_body: bool) -> None:
+def bad_token(diagnostics: str) -> SimError:
+    return SimError(400, c.BAD_REQUEST, "invalid", "Invalid JWT: " + diagnostics)
+
+
+def invalid_token_resource(diagnostics: str) -> SimError:
+    return SimError(422, c.INVALID_RESOURCE, "invalid", "Invalid JWT: " + diagnostics)
+
+
+def _identifiers(resource: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in resource.get("identifier") or []:
+        if isinstance(item, dict) and isinstance(item.get("system"), str):
+            found.setdefault(item["system"], str(item.get("value") or ""))
+    return found
+
+
+def check_token_resources(state: SimulatorState, claims: dict[str, Any]) -> None:
+    """requesting_device, requesting_organization and requesting_practitioner as the specification requires."""
+    device = claims["requesting_device"]
+    device_ids = _identifiers(device)
+    if not device_ids or not all(device_ids.values()):
+        raise invalid_token_resource("requesting_device needs an identifier with a system and a value")
+    if not str(device.get("model") or "").strip() or not str(device.get("version") or "").strip():
+        raise invalid_token_resource("requesting_device needs a model and a version")
+    organisation = claims["requesting_organization"]
+    ods = _identifiers(organisation).get(c.ODS_SYSTEM, "")
+    if not ods.strip():
+        raise invalid_token_resource("requesting_organization needs an ODS code identifier")
+    if not str(organisation.get("name") or "").strip():
+        raise invalid_token_resource("requesting_organization needs a name")
+    practitioner = claims["requesting_practitioner"]
+    ids = _identifiers(practitioner)
+    if c.SDS_USER_SYSTEM not in ids or not ids[c.SDS_USER_SYSTEM]:
+        raise invalid_token_resource("requesting_practitioner needs an SDS user id identifier")
+    if c.SDS_ROLE_PROFILE_SYSTEM not in ids or not ids[c.SDS_ROLE_PROFILE_SYSTEM]:
+        raise invalid_token_resource("requesting_practitioner needs an SDS role profile id identifier")
+    local = [v for k, v in ids.items() if k not in (c.SDS_USER_SYSTEM, c.SDS_ROLE_PROFILE_SYSTEM) and v]
+    if not local:
+        raise invalid_token_resource("requesting_practitioner needs a local user identifier")
+    names = [n for n in practitioner.get("name") or [] if isinstance(n, dict)]
+    if not any(n.get("family") and n.get("given") for n in names):
+        raise invalid_token_resource("requesting_practitioner needs a family and a given name")
+    if state.require_smartcard_ids:
+        for system in (c.SDS_USER_SYSTEM, c.SDS_ROLE_PROFILE_SYSTEM):
+            if ids[system].strip().upper() in _PLACEHOLDERS:
+                raise invalid_token_resource(f"requesting_practitioner {system} is a placeholder, not a real id")
+        if str(practitioner.get("id") or "").strip() in _PLACEHOLDERS:
+            raise invalid_token_resource("requesting_practitioner.id must identify the user, not the system")
+
+
+def check_headers(
+    state: SimulatorState,
+    route: Route,
+    interaction: str,
+    headers: dict[str, str],
+    has_body: bool,
+    audience: str,
+) -> None:
     """Enforce the Spine headers, the interaction id, the media types and the JWT; raise SimError otherwise."""
     for name in ("ssp-traceid", "ssp-from", "ssp-to", "ssp-interactionid", "authorization"):
         if not headers.get(name, "").strip():
             raise bad_request(f"Missing header {name}")
     if not _UUID.match(headers["ssp-traceid"]):
         raise bad_request("Ssp-TraceID must be a UUID")
+    if not _ASID.match(headers["ssp-from"]):
+        raise bad_request("Ssp-From must be the consumer's ASID (12 digits)")
+    if not _ASID.match(headers["ssp-to"]):
+        raise bad_request("Ssp-To must be the provider's ASID (12 digits)")
     if headers["ssp-to"] != state.provider_asid:
         raise SimError(403, c.ACCESS_DENIED, "forbidden", "Ssp-To is not this provider's ASID")
-    if headers["ssp-interactionid"] != route.interaction:
+    if headers["ssp-interactionid"] != interaction:
         raise bad_request("Ssp-InteractionID does not match the request")
     accept = headers.get("accept", c.FHIR_JSON)
     if c.FHIR_JSON not in accept and "*/*" not in accept:
@@ -129,14 +218,20 @@ def check_headers(state: SimulatorState, route: Route, headers: dict[str, str], 
     try:
         header, claims = decode_unsigned(token)
     except InvalidToken as exc:
-        raise bad_request(f"Invalid JWT: {exc}") from None
+        raise bad_token(str(exc)) from None
     if header.get("alg") != "none":
-        raise bad_request("JWT alg must be none")
+        raise bad_token("alg must be none")
     problems = check_claims(claims)
     if problems:
-        raise bad_request("Invalid JWT: " + "; ".join(problems))
-    if claims["requested_scope"] != c.SCOPES[route.interaction]:
-        raise bad_request("JWT requested_scope does not fit the interaction")
+        kind_problems = [p for p in problems if p.endswith("resource")]
+        raise (invalid_token_resource if kind_problems and len(kind_problems) == len(problems) else bad_token)(
+            "; ".join(problems)
+        )
+    if claims["aud"] != audience:
+        raise bad_token("aud must be the provider's service root URL the request was sent to")
+    if claims["requested_scope"] != c.SCOPES[interaction]:
+        raise bad_token("requested_scope does not fit the interaction")
+    check_token_resources(state, claims)
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -192,7 +287,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         state = self.server.state
         url = urlsplit(self.path)
-        path = url.path.removeprefix(self.server.prefix) or "/"
+        path = url.path
+        if path.startswith(("/http://", "/https://")):
+            # Through the Spine Secure Proxy: /<provider service root URL>/<resource>; this simulator plays both.
+            target = path[1:]
+            root = self.server.base_url
+            path = target[len(root) :] if target.startswith(root + "/") else "/_unknown_provider"
+        else:
+            path = path.removeprefix(self.server.prefix) or "/"
         try:
             body, has_body = self._body()
         except SimError as error:
@@ -204,7 +306,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         if self._inflict(state):
             return
-        route, match = self._route(method, path)
+        route, match = self._route(method, path, headers.get("ssp-interactionid", ""))
         state.record(Seen(method, path, headers.get("ssp-interactionid", ""), headers.get("ssp-traceid", "")))
         try:
             if route is None or match is None:
@@ -214,22 +316,29 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     if known
                     else SimError(404, c.NO_RECORD_FOUND, "not-found", "No such endpoint")
                 )
-            check_headers(state, route, headers, has_body)
+            check_headers(state, route, interaction_for(route, match), headers, has_body, self.server.base_url)
             params = parse_qs(url.query, keep_blank_values=True)
             reply = route.handler(state, Request(method, path, params, headers, body, match))
         except SimError as error:
+            state.refuse(headers.get("ssp-interactionid", ""), error)
             reply = Reply(error.status, error.body())
         except Exception:  # a simulator bug must still answer like a provider would
             reply = Reply(500, fhir.outcome(c.INTERNAL_SERVER_ERROR, "exception", "Simulator error"))
         self._send(reply)
 
     @staticmethod
-    def _route(method: str, path: str) -> tuple[Route | None, re.Match[str] | None]:
-        for route in ROUTES:
-            match = route.pattern.fullmatch(path)
-            if match and route.method == method:
+    def _route(method: str, path: str, interaction: str = "") -> tuple[Route | None, re.Match[str] | None]:
+        """The route for the request; where several share a method and path (cancel and amend are both PUT
+        /Appointment/{id}), the one whose interaction id the request names."""
+        candidates = [
+            (route, match)
+            for route in ROUTES
+            if route.method == method and (match := route.pattern.fullmatch(path)) is not None
+        ]
+        for route, match in candidates:
+            if interaction_for(route, match) == interaction:
                 return route, match
-        return None, None
+        return candidates[0] if candidates else (None, None)
 
     def _inflict(self, state: SimulatorState) -> bool:
         """Apply the configured delay and failure; True when the request has been dealt with."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,14 @@ from . import resources as fhir
 Json = dict[str, Any]
 Params = dict[str, list[str]]
 SLOT_DAYS_AHEAD = 42
+# The longest range this provider accepts in "Retrieve a patient's appointments" (the specification sets none;
+# real providers do, so the simulator refuses longer ones to keep consumers honest). Settable per state.
+MAX_APPOINTMENT_SEARCH_DAYS = 366
+# Whether the requesting practitioner's SDS user id and role profile id must be real (not "UNK"): the
+# specification allows "UNK" for a user without a smartcard but forbids fixed values and generic system users.
+REQUIRE_SMARTCARD_IDS = True
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LOCAL_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 
 
 class SimError(Exception):
@@ -78,6 +87,20 @@ class Seen:
     trace_id: str
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One request the simulator refused, and why."""
+
+    interaction: str
+    status: int
+    spine_code: str
+    diagnostics: str
+
+
+# Refusals that mean the consumer broke a rule of the specification (not "not found" or "already booked").
+RULE_BROKEN = frozenset({c.BAD_REQUEST, c.INVALID_PARAMETER, c.INVALID_RESOURCE, c.INVALID_IDENTIFIER_SYSTEM})
+
+
 def _when(value: str, upper: bool) -> dt.datetime:
     raw = value.strip().replace("Z", "+00:00").replace(" ", "+")
     try:
@@ -126,6 +149,10 @@ class SimulatorState:
             self.fail: str | None = None
             self.fail_count: int | None = None
             self.unsupported: set[str] = set()
+            self.max_appointment_search_days = MAX_APPOINTMENT_SEARCH_DAYS
+            self.reads: dict[str, int] = {}
+            self.refusals: list[Refusal] = []
+            self.require_smartcard_ids = REQUIRE_SMARTCARD_IDS
             self.seen: list[Seen] = []
             self.patients = {p.nhs_number: p for p in data.PATIENTS}
             self.patients_by_id = {p.id: p for p in data.PATIENTS}
@@ -165,6 +192,11 @@ class SimulatorState:
                     return None
                 self.fail_count -= 1
             return self.fail
+
+    def refuse(self, interaction: str, error: SimError) -> None:
+        """Remember a refused request (no patient data: the interaction, status, code and diagnostic)."""
+        with self.lock:
+            self.refusals.append(Refusal(interaction, error.status, error.spine_code, error.diagnostics))
 
     def record(self, seen: Seen) -> None:
         with self.lock:
@@ -227,12 +259,19 @@ class SimulatorState:
         return now, now + dt.timedelta(days=SLOT_DAYS_AHEAD)
 
     def search_slots(self, params: Params) -> Reply:
-        if "free" not in params.get("status", []):
-            raise invalid("status=free is required", c.INVALID_PARAMETER)
-        ge = _prefixed(params.get("start", []), "ge")
-        le = _prefixed(params.get("end", []), "le")
-        if ge is None or le is None:
+        if params.get("status") != ["free"]:
+            raise invalid("status=free is required, once", c.INVALID_PARAMETER)
+        starts, ends = params.get("start", []), params.get("end", [])
+        if len(starts) != 1 or len(ends) != 1:
+            raise invalid("start and end must each be sent once", c.INVALID_PARAMETER)
+        if not starts[0].startswith("ge") or not ends[0].startswith("le"):
             raise invalid("start=ge... and end=le... are required", c.INVALID_PARAMETER)
+        ge, le = starts[0][2:], ends[0][2:]
+        for value in (ge, le):
+            if not (_DATE_ONLY.match(value) or _LOCAL_DATE_TIME.match(value.replace(" ", "+"))):
+                raise invalid("start and end must be yyyy-mm-dd or yyyy-mm-ddThh:mm:ss+hh:mm", c.INVALID_PARAMETER)
+        if "Slot:schedule" not in params.get("_include", []):
+            raise invalid("_include=Slot:schedule is required", c.INVALID_PARAMETER)
         start, end = _when(ge, upper=False), _when(le, upper=True)
         if end < start:
             raise invalid("end is before start", c.INVALID_PARAMETER)
@@ -253,7 +292,9 @@ class SimulatorState:
                     clinicians = {s.clinician.id: s.clinician for s in schedules.values()}
                     included += [fhir.practitioner(p) for p in clinicians.values()]
                 if "Schedule:actor:Location" in recurse and schedules:
-                    included += [fhir.location(), fhir.organization()]
+                    included.append(fhir.location())
+                    if "Location:managingOrganization" in recurse:
+                        included.append(fhir.organization())
             slots = [fhir.slot(s.id, s.schedule, s.start, s.end, s.channel, s.status) for s in reversed(matching)]
         return Reply(200, fhir.bundle(included + slots))
 
@@ -373,27 +414,109 @@ class SimulatorState:
                 self.slots[slot_id].status = "free"
             return Reply(200, copy.deepcopy(resource), {"ETag": f'W/"{found.version}"'})
 
-    def patient_appointments(self, patient_id: str, params: Params) -> Reply:
+    def _appointment_range(self, params: Params) -> tuple[dt.datetime, dt.datetime]:
+        """The ``start=ge<date>&start=le<date>`` range of an appointment search, as the specification requires."""
+        unknown = sorted(k for k in params if k not in ("start", "_format"))
+        if unknown:
+            raise invalid(f"Unsupported search parameter {unknown[0]}", c.INVALID_PARAMETER)
         starts = params.get("start", [])
-        ge, le = _prefixed(starts, "ge"), _prefixed(starts, "le")
-        lower = _when(ge, upper=False) if ge else None
-        upper = _when(le, upper=True) if le else None
+        if len(starts) != 2:
+            raise invalid("Two start parameters are required: start=ge<date> and start=le<date>", c.INVALID_PARAMETER)
+        ge = [v[2:] for v in starts if v.startswith("ge")]
+        le = [v[2:] for v in starts if v.startswith("le")]
+        if len(ge) != 1 or len(le) != 1:
+            raise invalid("One start parameter must use the ge prefix and the other le", c.INVALID_PARAMETER)
+        for value in (ge[0], le[0]):
+            if not _DATE_ONLY.match(value):
+                raise invalid("start must be a date (yyyy-mm-dd) without a time", c.INVALID_PARAMETER)
+        try:
+            lower, upper = dt.date.fromisoformat(ge[0]), dt.date.fromisoformat(le[0])
+        except ValueError:
+            raise invalid("start is not a valid date", c.INVALID_PARAMETER) from None
+        today = self.now().astimezone(fhir.LONDON).date()
+        if lower < today or upper < today:
+            raise invalid("The search range cannot request appointments in the past", c.INVALID_PARAMETER)
+        if upper < lower:
+            raise invalid("The upper start date is before the lower one", c.INVALID_PARAMETER)
+        if (upper - lower).days > self.max_appointment_search_days:
+            raise invalid(
+                f"The search range must not be longer than {self.max_appointment_search_days} days",
+                c.INVALID_PARAMETER,
+            )
+        return (
+            dt.datetime.combine(lower, dt.time.min, fhir.LONDON),
+            dt.datetime.combine(upper, dt.time.max, fhir.LONDON),
+        )
+
+    def patient_appointments(self, patient_id: str, params: Params) -> Reply:
+        lower, upper = self._appointment_range(params)
         with self.lock:
             if patient_id not in self.patients_by_id:
-                raise SimError(404, c.PATIENT_NOT_FOUND, "not-found", "Unknown patient")
+                raise SimError(404, c.NO_RECORD_FOUND, "not-found", "No patient with that logical id")
             found: list[Json] = []
             for record in self.appointments.values():
                 start = dt.datetime.fromisoformat(str(record.resource["start"]))
                 if record.patient_id != patient_id:
                     continue
-                if (lower and start < lower) or (upper and start > upper):
+                if start < lower or start > upper:
                     continue
                 found.append(copy.deepcopy(record.resource))
-            clinicians = {s.schedule.clinician.id: s.schedule.clinician for s in self.slots.values()}
-        extra: list[Json] = [fhir.location()] if found else []
-        refs = {p["actor"]["reference"] for a in found for p in a.get("participant", [])}
-        extra += [fhir.practitioner(w) for i, w in clinicians.items() if f"Practitioner/{i}" in refs]
-        return Reply(200, fhir.bundle(found + extra))
+        # As a real provider does: Practitioner and Location are referenced, not included.
+        return Reply(200, fhir.bundle(found))
+
+    def amend_appointment(self, appointment_id: str, body: Json, if_match: str | None) -> Reply:
+        """Appointment Management "amend": only ``description`` and ``comment`` may change."""
+        with self.lock:
+            found = self.appointments.get(appointment_id)
+            if found is None:
+                raise SimError(404, c.NO_RECORD_FOUND, "not-found", "No such appointment")
+            if body.get("resourceType") != "Appointment" or str(body.get("id")) != appointment_id:
+                raise invalid("The body must be the Appointment being amended")
+            if not if_match:
+                raise SimError(400, c.BAD_REQUEST, "invalid", "If-Match with the Appointment's version is required")
+            if _version_of(if_match) != str(found.version):
+                raise SimError(409, c.FHIR_CONSTRAINT_VIOLATION, "conflict", "Version does not match (If-Match)")
+            if found.resource.get("status") == "cancelled":
+                raise invalid("A cancelled appointment cannot be amended")
+            if dt.datetime.fromisoformat(str(found.resource["start"])) <= self.now():
+                raise invalid("Appointments in the past cannot be amended")
+            if len(str(body.get("description") or "")) > c.DESCRIPTION_MAX:
+                raise invalid("description must be at most 100 characters")
+            if len(str(body.get("comment") or "")) > c.COMMENT_MAX:
+                raise invalid("comment must be at most 500 characters")
+            changeable = ("meta", "description", "comment")
+            before = {k: v for k, v in found.resource.items() if k not in changeable}
+            after = {k: v for k, v in body.items() if k not in changeable}
+            if before != after:
+                raise invalid("Only the description and the comment of an appointment may be amended")
+            found.version += 1
+            resource = found.resource
+            for name in ("description", "comment"):
+                if body.get(name):
+                    resource[name] = body[name]
+                else:
+                    resource.pop(name, None)
+            resource["meta"]["versionId"] = str(found.version)
+            return Reply(200, copy.deepcopy(resource), {"ETag": f'W/"{found.version}"'})
+
+    # ------------------------------------------------------------------ practitioners, locations, organisations
+
+    def read_reference(self, kind: str, logical_id: str) -> Reply:
+        """Read a Practitioner, Location or Organization of this practice."""
+        with self.lock:
+            self.reads[kind] = self.reads.get(kind, 0) + 1
+        resource: Json | None = None
+        if kind == "Practitioner":
+            clinicians = {s.clinician.id: s.clinician for s in data.SCHEDULES} | {data.KHAN.id: data.KHAN}
+            who = clinicians.get(logical_id)
+            resource = fhir.practitioner(who) if who else None
+        elif kind == "Location" and logical_id == data.LOCATION_ID:
+            resource = fhir.location()
+        elif kind == "Organization" and logical_id == data.ORGANIZATION_ID:
+            resource = fhir.organization()
+        if resource is None:
+            raise SimError(404, c.NO_RECORD_FOUND, "not-found", f"No such {kind}")
+        return Reply(200, resource, {"ETag": 'W/"1"'})
 
     # ------------------------------------------------------------------ structured record
 
@@ -415,6 +538,11 @@ class SimulatorState:
                 continue
             if name not in fhir.PARAM_KINDS:
                 raise invalid(f"Unknown parameter {name}", c.INVALID_PARAMETER)
+            parts = {str(p.get("name")): p for p in param.get("part", []) if isinstance(p, dict)}
+            if name == c.PARAM_ALLERGIES and not isinstance(
+                parts.get("includeResolvedAllergies", {}).get("valueBoolean"), bool
+            ):
+                raise invalid("includeAllergies needs its includeResolvedAllergies part", c.INVALID_PARAMETER)
             if name in self.unsupported:
                 unsupported.append(name)
             else:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from patient_online.adapters.registry import AdapterContext, AdapterType, register
+from patient_online.adapters.registry import AdapterContext, AdapterType, OptionSpec, register
 
 from .system import DemoClinicalSystem
 
 
 def _build(context: AdapterContext) -> DemoClinicalSystem:
     factory: Any = context.services["session_factory"]
-    return DemoClinicalSystem(context.practice_ods, factory, context.services.get("read_session_factory"))
+    copy = context.options.get("copy", "")  # a second copy of the practice's data: the system it moves to
+    space = f"{context.practice_ods}~{copy}" if copy else context.practice_ods
+    return DemoClinicalSystem(space, factory, context.services.get("read_session_factory"))
 
 
-DEMO = register(AdapterType(name="demo", title="Demo clinical system", factory=_build, options=()))
+COPY = OptionSpec("copy", "Which copy of the practice's demo data to use (blank for the first)", required=False)
+DEMO = register(AdapterType(name="demo", title="Demo clinical system", factory=_build, options=(COPY,)))
 
 __all__ = ["DEMO", "DemoClinicalSystem"]

@@ -35,7 +35,15 @@ from patient_online.models import (
 )
 from patient_online.models.base import utcnow
 
-from .models import DemoAppointment, DemoClinician, DemoMedication, DemoPatient, DemoRecordEntry, DemoSlot
+from .models import (
+    DemoAppointment,
+    DemoClinician,
+    DemoMedication,
+    DemoPatient,
+    DemoRecordEntry,
+    DemoRepeatRequest,
+    DemoSlot,
+)
 
 LONDON = ZoneInfo("Europe/London")
 DEMO_PASSWORD = "Demo-gateway-2026!"
@@ -788,3 +796,60 @@ def _account(
         data["acts_for"] = acts_for or []
         data["linked"] = linked
     return data
+
+
+# A second copy of a practice's clinical data: the system the practice moves to ---------------------------------
+MISMATCHED = {1: "twin", 2: "missing", 5: "born"}  # demo patients (by index) the new system holds differently
+
+
+def copy_practice(session: Session, ods: str, copy: str = "2", mismatched: dict[int, str] | None = None) -> str:
+    """Copy a practice's demo clinical data under the namespace ``<ods>~<copy>`` (the demo adapter's ``copy``
+    option), with new ids, as a practice's new system after a migration holds it. Three patients differ on
+    purpose (``MISMATCHED``): one is missing, one has another date of birth, and one has a second record with
+    the same name and date of birth. Repeatable: rows already copied are left alone. Returns the namespace."""
+    space = f"{ods}~{copy}"
+    prefix = f"{copy}~"
+    if session.scalar(select(DemoPatient.id).where(DemoPatient.practice_ods == space).limit(1)) is not None:
+        return space
+    changes = MISMATCHED if mismatched is None else mismatched
+    patients = list(
+        session.scalars(select(DemoPatient).where(DemoPatient.practice_ods == ods).order_by(DemoPatient.id))
+    )
+    kept: dict[str, str] = {}
+    for index, p in enumerate(patients):
+        change = changes.get(index, "")
+        if change == "missing":
+            continue
+        born = p.date_of_birth + dt.timedelta(days=1) if change == "born" else p.date_of_birth
+        kept[p.id] = prefix + p.id
+        session.add(_copied(p, id=prefix + p.id, practice_ods=space, date_of_birth=born))
+        if change == "twin":  # a duplicate registration under a temporary number
+            twin = _copied(p, id=f"{prefix}{p.id}-T", practice_ods=space, nhs_number="9990000000")
+            session.add(twin)
+    clinicians = list(session.scalars(select(DemoClinician).where(DemoClinician.practice_ods == ods)))
+    for c in clinicians:
+        session.add(_copied(c, id=prefix + c.id, practice_ods=space))
+    session.flush()
+    slots = list(session.scalars(select(DemoSlot).where(DemoSlot.practice_ods == ods)))
+    for slot in slots:
+        session.add(_copied(slot, id=prefix + slot.id, practice_ods=space, clinician_id=prefix + slot.clinician_id))
+    session.flush()
+    models: tuple[Any, ...] = (DemoAppointment, DemoMedication, DemoRecordEntry, DemoRepeatRequest)
+    for model in models:
+        rows: list[Any] = list(session.scalars(select(model).where(model.patient_id.in_(list(kept)))))
+        for row in rows:
+            extra: dict[str, Any] = {"id": prefix + row.id, "patient_id": kept[row.patient_id]}
+            if isinstance(row, DemoAppointment):
+                extra["slot_id"] = prefix + row.slot_id
+            if getattr(row, "idempotency_key", None):
+                extra["idempotency_key"] = (prefix + str(row.idempotency_key))[:80]
+            session.add(_copied(row, **extra))
+        session.flush()
+    return space
+
+
+def _copied(row: Any, **changes: Any) -> Any:
+    """A new row of the same table with the same values but ``changes``."""
+    values = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    values.update(changes)
+    return type(row)(**values)

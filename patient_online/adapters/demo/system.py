@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,7 @@ from patient_online.domain.errors import NotFound, PatientNotFound, SlotUnavaila
 from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
 from patient_online.domain.ports import LinkState
 from patient_online.domain.prescriptions import Collection, PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
-from patient_online.domain.record import RecordEntry, RecordExtract, Section
+from patient_online.domain.record import RecordEntry, RecordExtract, Section, split_no_known_allergies
 from patient_online.domain.reports import ClinicalFigures
 from patient_online.extensions import begin_write
 
@@ -93,6 +94,28 @@ class DemoClinicalSystem:
                 )
             )
             return _demographics(row) if row else None
+
+    def search_patients(
+        self, family_name: str, date_of_birth: dt.date, *, given_name: str = "", postcode: str = ""
+    ) -> list[Demographics]:
+        """Registered patients with this surname and date of birth (case and accents ignored), narrowed by the
+        optional first name and postcode; at most 20 (the optional PatientSearch port)."""
+        family, given, code = _folded(family_name), _folded(given_name), _folded(postcode).replace(" ", "")
+        with self._reads() as s:
+            rows = s.scalars(
+                select(DemoPatient).where(
+                    DemoPatient.practice_ods == self.practice_ods, DemoPatient.date_of_birth == date_of_birth
+                )
+            ).all()
+            found = [
+                row
+                for row in rows
+                if _folded(row.family_name) == family
+                and (not given or _folded(row.given_name).startswith(given))
+                and (not code or _folded(row.postcode).replace(" ", "") == code)
+            ]
+            found.sort(key=lambda row: (_folded(row.family_name), _folded(row.given_name), row.nhs_number))
+            return [_demographics(row) for row in found[:20]]
 
     # Appointment book -------------------------------------------------------------------------
     def search_slots(self, query: SlotQuery) -> list[Slot]:
@@ -169,6 +192,19 @@ class DemoClinicalSystem:
                 row.cancelled_at = dt.datetime.now(dt.UTC)
                 row.version += 1
                 s.execute(update(DemoSlot).where(DemoSlot.id == row.slot_id).values(status="free"))
+            return self._appointment(s, row)
+
+    def amend(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        """The optional AppointmentAmendment port: replace the reason of a booked, future appointment."""
+        with _writing(self._sessions) as s:
+            row = s.get(DemoAppointment, appointment_id, with_for_update=True)
+            if row is None or row.patient_id != patient.clinical_id:
+                raise NotFound("We could not find that appointment.")
+            if row.status != "booked":  # a cancelled (or past) appointment keeps what it said
+                raise NotFound("We could not find that appointment in your upcoming appointments.")
+            if row.reason != reason:
+                row.reason = reason
+                row.version += 1
             return self._appointment(s, row)
 
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
@@ -285,7 +321,10 @@ class DemoClinicalSystem:
             ).all()
             if not rows:
                 self._patient_row(s, patient)  # nothing found: a known patient with no entries, or not ours
-            return RecordExtract(entries=[RecordEntry(row[0], Section(row[1]), *row[2:]) for row in rows])
+            entries = [_not_given(RecordEntry(row[0], Section(row[1]), *row[2:])) for row in rows]
+            # A coded "no known allergies" is what the practice recorded about the list, not an allergy.
+            entries, notes = split_no_known_allergies(entries)
+            return RecordExtract(entries=entries, section_notes=notes)
 
     # Reporting (the optional ReportFigures port) ----------------------------------------------
     def report_figures(
@@ -302,6 +341,19 @@ class DemoClinicalSystem:
         if row is None or row.practice_ods != self.practice_ods or row.nhs_number != patient.nhs_number:
             raise PatientNotFound()
         return row
+
+
+def _folded(text: str) -> str:
+    """Text compared as reception would: case, accents and surrounding spaces ignored."""
+    decomposed = unicodedata.normalize("NFKD", text.strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _not_given(entry: RecordEntry) -> RecordEntry:
+    """A vaccination the demo system records with status "not-given" (any note stays free text, filtered as such)."""
+    if entry.section is not Section.IMMUNISATIONS or entry.status != "not-given":
+        return entry
+    return replace(entry, not_given=True)
 
 
 def _demographics(row: DemoPatient) -> Demographics:
@@ -447,7 +499,10 @@ def _names_statement() -> Select[tuple[str, str]]:
 def _record_statement() -> Select[tuple[object, ...]]:
     """A patient's entries in some sections, as plain columns in RecordEntry's field order, and only when the
     patient is this practice's (checked in the same statement). Built once: the record pages run it each time."""
-    columns = [getattr(DemoRecordEntry, field.name) for field in fields(RecordEntry)]
+    # The demo table holds every field up to the vaccination ones (the demo records "not given" in status).
+    columns = [
+        getattr(DemoRecordEntry, field.name) for field in fields(RecordEntry) if hasattr(DemoRecordEntry, field.name)
+    ]
     return (
         select(*columns)
         .join(DemoPatient, DemoPatient.id == DemoRecordEntry.patient_id)

@@ -7,16 +7,29 @@ medication uses the patient-facing Prescriptions Management API (MedicationReque
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import httpx
 
 from patient_online.domain.appointments import REASON_MAX_LENGTH, Appointment, AppointmentStatus, Slot, SlotQuery
-from patient_online.domain.errors import NotAllowed, NotFound, PatientNotFound, SlotUnavailable
+from patient_online.domain.errors import (
+    AlreadyBooked,
+    ClinicalSystemError,
+    ClinicalSystemUnavailable,
+    NotAllowed,
+    NotFound,
+    PatientNotFound,
+    SlotGone,
+    SlotUnavailable,
+    StaleVersion,
+)
 from patient_online.domain.patients import Demographics, PatientRef
 from patient_online.domain.ports import LinkState
 from patient_online.domain.prescriptions import Collection, RepeatItem, RepeatRequest, RequestStatus
@@ -24,23 +37,40 @@ from patient_online.domain.record import RecordExtract, RecordNotice, Section
 
 from . import constants as c
 from .constants import Interaction
+from .errors import ProviderRejected
 from .fhir_parse import (
     Json,
+    ResourceIndex,
     appointment_patient_id,
     as_dict,
+    as_list,
+    clinician_of,
     parse_appointment,
-    parse_appointments,
     parse_patient_search,
     parse_repeat_template,
     parse_slots,
     parse_structured_record,
     parse_tasks,
+    ref_key,
     task_group,
     task_status,
     text,
 )
 from .http import Endpoint, GPConnectHttp
-from .windows import LONDON, london_iso, split_window
+from .windows import LONDON, appointment_search_dates, london_iso, split_window
+
+T = TypeVar("T")
+# Told when the provider's logical id of a patient is found to differ from the one the gateway held:
+# (practice ODS code, NHS number, new logical id). The service layer stores it (``services/system_ids.py``).
+PatientIdListener = Callable[[str, str, str], None]
+# Errors a provider answers with when a request names a patient's logical id it does not know (404 on the
+# patient's URL, 422 INVALID_RESOURCE / REFERENCE_NOT_FOUND on a reference in a body).
+_UNKNOWN_PATIENT = (NotFound, PatientNotFound, ProviderRejected, SlotGone)
+_REFERENCE_INTERACTIONS = {
+    "Practitioner": Interaction.READ_PRACTITIONER,
+    "Location": Interaction.READ_LOCATION,
+    "Organization": Interaction.READ_ORGANIZATION,
+}
 
 SECTION_PARAMS: dict[Section, Json] = {
     Section.ALLERGIES: {
@@ -77,6 +107,10 @@ class GPConnectClinicalSystem:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        appointment_days: int = c.APPOINTMENT_SEARCH_DAYS,
+        reference_seconds: float = c.REFERENCE_CACHE_SECONDS,
+        on_patient_id: PatientIdListener | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint
         self.practice_ods = practice_ods
@@ -84,6 +118,23 @@ class GPConnectClinicalSystem:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._slots: OrderedDict[str, Slot] = OrderedDict()
         self._slots_lock = threading.Lock()
+        self.appointment_days = appointment_days
+        self.on_patient_id = on_patient_id
+        # Practitioner, Location and Organization resources of this practice's system: not personal data of a
+        # patient, so shared by every request to this practice for a short while.
+        self._reference_seconds = reference_seconds
+        self._monotonic = monotonic
+        self._references: dict[str, tuple[float, Json | None]] = {}
+        self._references_lock = threading.Lock()
+        # Logical ids found again after the provider did not know the one the gateway held (NHS number -> id),
+        # used until the service layer has stored them on the patient.
+        self._found_ids: dict[str, str] = {}
+        self._found_ids_lock = threading.Lock()
+
+    @property
+    def system_key(self) -> str:
+        """Which system a stored logical id belongs to: the adapter's name and the provider's base URL."""
+        return f"{self.name}:{self.endpoint.base_url.rstrip('/')}"
 
     def close(self) -> None:
         """Release the HTTP connections."""
@@ -103,6 +154,126 @@ class GPConnectClinicalSystem:
         except PatientNotFound:
             return None
         return parse_patient_search(reply.body, self.practice_ods, nhs_number)
+
+    # ------------------------------------------------------------------ the patient's logical id
+
+    def _patient_id(self, patient: PatientRef) -> str:
+        with self._found_ids_lock:
+            found = self._found_ids.get(patient.nhs_number)
+        return found or patient.clinical_id
+
+    def _find_id_again(self, patient: PatientRef) -> str:
+        """The provider's logical id for the patient, looked up by NHS number; PatientNotFound when unknown."""
+        found = self.find_patient(patient.nhs_number)
+        if found is None or not found.ref.clinical_id:
+            raise PatientNotFound()
+        logical_id = found.ref.clinical_id
+        with self._found_ids_lock:
+            self._found_ids[patient.nhs_number] = logical_id
+        if logical_id != patient.clinical_id and self.on_patient_id is not None:
+            self.on_patient_id(self.practice_ods, patient.nhs_number, logical_id)
+        return logical_id
+
+    def _as_patient(self, patient: PatientRef, call: Callable[[str], T]) -> T:
+        """Run a request naming the patient's logical id; when the provider does not know that id, find the
+        patient again by NHS number and, if the id has changed, try once more with the new one."""
+        current = self._patient_id(patient)
+        if not current:
+            current = self._find_id_again(patient)
+        try:
+            return call(current)
+        except _UNKNOWN_PATIENT:
+            fresh = self._find_id_again(patient)
+            if fresh == current:
+                raise
+        return call(fresh)
+
+    # ------------------------------------------------------------------ referenced resources
+
+    def _reference(self, reference: str) -> Json | None:
+        """A Practitioner, Location or Organization the provider referenced without including it (read once,
+        then kept for a short while); None when it cannot be read."""
+        kind, _, logical_id = ref_key(reference).partition("/")
+        interaction = _REFERENCE_INTERACTIONS.get(kind)
+        if interaction is None or not logical_id:
+            return None
+        key = f"{kind}/{logical_id}"
+        now = self._monotonic()
+        with self._references_lock:
+            cached = self._references.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            resource: Json | None = self.http.call("GET", f"/{key}", interaction).body
+        except ClinicalSystemUnavailable:
+            raise
+        except (ClinicalSystemError, NotFound):  # unknown or refused: shown without it, asked again later
+            resource = None
+        with self._references_lock:
+            self._references[key] = (now + self._reference_seconds, resource)
+        return resource
+
+    def _place(self, reference: str) -> str:
+        """The name of a referenced Location (or, failing that, of the Organization that manages it)."""
+        location = self._reference(reference) or {}
+        name = text(location.get("name"))
+        if not name and location.get("managingOrganization"):
+            organisation = self._reference(text(as_dict(location["managingOrganization"]).get("reference")))
+            name = text((organisation or {}).get("name"))
+        return name
+
+    def _fill_slot(self, slot: Slot, practitioner_ref: str, location_ref: str) -> Slot:
+        """The slot with its clinician and place read from the provider when the response only referenced them."""
+        clinician, location = slot.clinician, slot.location
+        if practitioner_ref and not (clinician.id and clinician.name.strip()):
+            practitioner = self._reference(practitioner_ref)
+            if practitioner is not None:
+                clinician = clinician_of(practitioner, clinician.role)
+        if location_ref and not location:
+            location = self._place(location_ref)
+        if clinician == slot.clinician and location == slot.location:
+            return slot
+        return dataclasses.replace(slot, clinician=clinician, location=location)
+
+    @staticmethod
+    def _actors(references: Sequence[object]) -> tuple[str, str]:
+        practitioner = location = ""
+        for actor in references:
+            key = ref_key(actor)
+            if key.startswith("Practitioner/") and not practitioner:
+                practitioner = key
+            elif key.startswith("Location/") and not location:
+                location = key
+        return practitioner, location
+
+    def _resolve_slots(self, bundle: Json, slots: list[Slot]) -> list[Slot]:
+        index = ResourceIndex.of_bundle(bundle)
+        schedule_of = {text(r.get("id")): index.get(r.get("schedule")) or {} for r in index.of_type("Slot")}
+        resolved = []
+        for slot in slots:
+            schedule = schedule_of.get(slot.id) or {}
+            practitioner, location = self._actors(as_list(schedule.get("actor")))
+            present = {k for k in (practitioner, location) if k and index.get(k) is not None}
+            resolved.append(
+                self._fill_slot(
+                    slot,
+                    practitioner if practitioner not in present else "",
+                    location if location not in present else "",
+                )
+            )
+        return resolved
+
+    def _resolve_appointment(self, appointment: Appointment, resource: Json, index: ResourceIndex) -> Appointment:
+        actors = [as_dict(p).get("actor") for p in as_list(resource.get("participant"))]
+        practitioner, location = self._actors(actors)
+        practitioner = practitioner if practitioner and index.get(practitioner) is None else ""
+        location = location if location and index.get(location) is None else ""
+        slot = self._fill_slot(appointment.slot, practitioner, location)
+        return appointment if slot is appointment.slot else dataclasses.replace(appointment, slot=slot)
+
+    def _appointment(self, resource: Json, known_slot: Slot | None = None) -> Appointment:
+        parsed = parse_appointment(resource, known_slot=known_slot)
+        return self._resolve_appointment(parsed, resource, ResourceIndex([resource]))
 
     # ------------------------------------------------------------------ appointments
 
@@ -126,7 +297,7 @@ class GPConnectClinicalSystem:
             ("searchFilter", f"{c.ORG_TYPE_SYSTEM}|gp-practice"),
         ]
         reply = self.http.call("GET", "/Slot", Interaction.SEARCH_SLOTS, params=params)
-        return parse_slots(reply.body)
+        return self._resolve_slots(reply.body, parse_slots(reply.body))
 
     def search_slots(self, query: SlotQuery) -> list[Slot]:
         """Free slots matching the query, soonest first; windows over 14 days are split into several searches."""
@@ -161,8 +332,8 @@ class GPConnectClinicalSystem:
                     return slot
         raise SlotUnavailable()
 
-    def _appointment_body(self, patient: PatientRef, slot: Slot, reason: str) -> Json:
-        participants: list[Json] = [{"actor": {"reference": f"Patient/{patient.clinical_id}"}, "status": "accepted"}]
+    def _appointment_body(self, patient_id: str, slot: Slot, reason: str) -> Json:
+        participants: list[Json] = [{"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"}]
         if slot.clinician.id:
             participants.append({"actor": {"reference": f"Practitioner/{slot.clinician.id}"}, "status": "accepted"})
         description = " ".join(reason.split())[:REASON_MAX_LENGTH] or "Booked online"
@@ -193,24 +364,44 @@ class GPConnectClinicalSystem:
         """Book the slot; a retry after the booking went through returns the same appointment."""
         try:
             slot = self._slot(slot_id)
-            body = self._appointment_body(patient, slot, reason)
-            reply = self.http.call("POST", "/Appointment", Interaction.CREATE_APPOINTMENT, body=body)
+
+            def create(patient_id: str) -> Json:
+                body = self._appointment_body(patient_id, slot, reason)
+                return self.http.call("POST", "/Appointment", Interaction.CREATE_APPOINTMENT, body=body).body
+
+            created = self._as_patient(patient, create)
         except SlotUnavailable:
             for appointment in self.list_appointments(patient, self._clock()):
                 if appointment.slot.id == slot_id and appointment.status == AppointmentStatus.BOOKED:
                     return appointment  # our own earlier attempt took the slot
             raise
-        return parse_appointment(reply.body, known_slot=slot)
+        return self._appointment(created, known_slot=slot)
+
+    def _read_own(self, patient: PatientRef, appointment_id: str) -> tuple[Json, str]:
+        """The appointment as the provider holds it and its version; NotFound when it is not this patient's."""
+        try:
+            reply = self.http.call("GET", f"/Appointment/{appointment_id}", Interaction.READ_APPOINTMENT)
+        except PatientNotFound:  # 404 NO_RECORD_FOUND: no such appointment
+            raise NotFound() from None
+        current = reply.body
+        owner = appointment_patient_id(current)
+        if not owner:
+            raise NotFound()
+        if owner not in (self._patient_id(patient), patient.clinical_id):
+            try:
+                fresh = self._find_id_again(patient)  # the id held may be out of date
+            except PatientNotFound:
+                raise NotFound() from None
+            if owner != fresh:
+                raise NotFound()
+        version = text(as_dict(current.get("meta")).get("versionId")) or reply.etag.removeprefix('W/"').strip('"')
+        return current, version
 
     def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
         """Cancel the appointment: read it, then PUT it back with If-Match, cancelled, nothing else changed."""
-        reply = self.http.call("GET", f"/Appointment/{appointment_id}", Interaction.READ_APPOINTMENT)
-        current = reply.body
-        if appointment_patient_id(current) != patient.clinical_id:
-            raise NotFound()
+        current, version = self._read_own(patient, appointment_id)
         if current.get("status") == "cancelled":
-            return parse_appointment(current)
-        version = text(as_dict(current.get("meta")).get("versionId")) or reply.etag.removeprefix('W/"').strip('"')
+            return self._appointment(current)
         updated: Json = copy.deepcopy(current)
         updated["status"] = "cancelled"
         kept = [e for e in updated.get("extension", []) if e.get("url") != c.EXT_CANCELLATION_REASON]
@@ -223,19 +414,54 @@ class GPConnectClinicalSystem:
             body=updated,
             headers={"If-Match": f'W/"{version}"'},
         )
-        return parse_appointment(result.body)
+        return self._appointment(result.body)
+
+    def amend(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        """Change what the appointment is for: read it, then PUT it back with If-Match and only ``description``
+        changed (Appointment Management "amend"). Cancelled or past appointments cannot be amended."""
+        current, version = self._read_own(patient, appointment_id)
+        if current.get("status") == "cancelled":
+            raise NotAllowed("This appointment has been cancelled, so it cannot be changed.")
+        start = parse_appointment(current).slot.start
+        if start <= self._clock():
+            raise NotAllowed("This appointment has already started, so it cannot be changed.")
+        description = " ".join(reason.split())[: c.DESCRIPTION_MAX]
+        if not description:
+            raise NotAllowed("Say what the appointment is for.")
+        updated: Json = copy.deepcopy(current)
+        updated["description"] = description
+        try:
+            result = self.http.call(
+                "PUT",
+                f"/Appointment/{appointment_id}",
+                Interaction.AMEND_APPOINTMENT,
+                body=updated,
+                headers={"If-Match": f'W/"{version}"'},
+            )
+        except SlotUnavailable:  # a 409 without If-Match semantics is still someone else's change
+            raise StaleVersion() from None
+        return self._appointment(result.body)
 
     def list_appointments(self, patient: PatientRef, since: dt.datetime) -> list[Appointment]:
-        """The patient's appointments starting after ``since``, booked and cancelled."""
-        day = since.astimezone(LONDON).date() if since.tzinfo else since.date()
-        reply = self.http.call(
-            "GET",
-            f"/Patient/{patient.clinical_id}/Appointment",
-            Interaction.SEARCH_PATIENT_APPOINTMENTS,
-            params=[("start", f"ge{day.isoformat()}")],
-        )
-        cutoff = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
-        return [a for a in parse_appointments(reply.body) if a.slot.start >= cutoff]
+        """The patient's appointments from ``since`` (never before today: GP Connect returns future
+        appointments only) up to ``appointment_days`` ahead, booked and cancelled."""
+        moment = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+        today = self._clock().astimezone(LONDON).date()
+        lower, upper = appointment_search_dates(today, moment.astimezone(LONDON).date(), self.appointment_days)
+
+        def search(patient_id: str) -> Json:
+            return self.http.call(
+                "GET",
+                f"/Patient/{patient_id}/Appointment",
+                Interaction.SEARCH_PATIENT_APPOINTMENTS,
+                params=[("start", f"ge{lower.isoformat()}"), ("start", f"le{upper.isoformat()}")],
+            ).body
+
+        bundle = self._as_patient(patient, search)
+        index = ResourceIndex.of_bundle(bundle)
+        found = [self._resolve_appointment(parse_appointment(r, index), r, index) for r in index.of_type("Appointment")]
+        found.sort(key=lambda a: (a.slot.start, a.id))
+        return [a for a in found if a.slot.start >= moment]
 
     # ------------------------------------------------------------------ record
 
@@ -362,7 +588,9 @@ class GPConnectClinicalSystem:
                     ),
                     headers=headers,
                 )
-            except SlotUnavailable:  # DUPLICATE_REJECTED: an earlier attempt already created it
+            except SlotGone:  # REFERENCE_NOT_FOUND: the medicine is not on this patient's template
+                raise ProviderRejected() from None
+            except AlreadyBooked:  # DUPLICATE_REJECTED: an earlier attempt already created it
                 existing = [t for t in self._tasks(patient) if task_group(t) == group]
                 created += [t for t in existing if t.get("id") not in {x.get("id") for x in created}]
                 continue

@@ -33,6 +33,10 @@ EXT_CANCELLATION_REASON: Final = (
 )
 EXT_DELIVERY_CHANNEL: Final = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2"
 EXT_PRACTITIONER_ROLE: Final = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-PractitionerRole-1"
+EXT_VACCINATION_PROCEDURE: Final = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-VaccinationProcedure-1"
+)
+NULL_FLAVOUR: Final = "http://hl7.org/fhir/v3/NullFlavor"
 EXT_LIST_WARNING: Final = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-ListWarningCode-1"
 EXT_PRESCRIPTION_TYPE: Final = (
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-PrescriptionType-1"
@@ -74,6 +78,10 @@ class Interaction:
     CREATE_APPOINTMENT: Final = "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1"
     READ_APPOINTMENT: Final = "urn:nhs:names:services:gpconnect:fhir:rest:read:appointment-1"
     CANCEL_APPOINTMENT: Final = "urn:nhs:names:services:gpconnect:fhir:rest:cancel:appointment-1"
+    AMEND_APPOINTMENT: Final = "urn:nhs:names:services:gpconnect:fhir:rest:update:appointment-1"
+    READ_PRACTITIONER: Final = "urn:nhs:names:services:gpconnect:fhir:rest:read:practitioner-1"
+    READ_LOCATION: Final = "urn:nhs:names:services:gpconnect:fhir:rest:read:location-1"
+    READ_ORGANIZATION: Final = "urn:nhs:names:services:gpconnect:fhir:rest:read:organization-1"
     SEARCH_PATIENT_APPOINTMENTS: Final = "urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1"
     STRUCTURED_RECORD: Final = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1"
     # The patient-facing prescriptions API has no Spine interaction ids; these follow the same pattern.
@@ -94,6 +102,10 @@ SCOPES: Final[dict[str, str]] = {
     Interaction.CREATE_APPOINTMENT: WRITE_SCOPE_PATIENT,
     Interaction.READ_APPOINTMENT: READ_SCOPE_PATIENT,
     Interaction.CANCEL_APPOINTMENT: WRITE_SCOPE_PATIENT,
+    Interaction.AMEND_APPOINTMENT: WRITE_SCOPE_PATIENT,
+    Interaction.READ_PRACTITIONER: READ_SCOPE_ORG,
+    Interaction.READ_LOCATION: READ_SCOPE_ORG,
+    Interaction.READ_ORGANIZATION: READ_SCOPE_ORG,
     Interaction.SEARCH_PATIENT_APPOINTMENTS: READ_SCOPE_PATIENT,
     Interaction.STRUCTURED_RECORD: READ_SCOPE_PATIENT,
     Interaction.SEARCH_MEDICATION_REQUESTS: READ_SCOPE_PATIENT,
@@ -137,6 +149,11 @@ INTERNAL_SERVER_ERROR: Final = "INTERNAL_SERVER_ERROR"
 NOT_IMPLEMENTED: Final = "NOT_IMPLEMENTED"
 
 MAX_SLOT_WINDOW_DAYS: Final = 14
+# Retrieve a patient's appointments: how many days after today the adapter asks for (start=ge<today> and
+# start=le<today + this>). The specification sets no maximum; providers may refuse long ranges.
+APPOINTMENT_SEARCH_DAYS: Final = 180
+# How long referenced Practitioner, Location and Organization resources are kept per practice link (seconds).
+REFERENCE_CACHE_SECONDS: Final = 600.0
 DESCRIPTION_MAX: Final = 100
 COMMENT_MAX: Final = 500
 JWT_LIFETIME_SECONDS: Final = 300

@@ -16,7 +16,16 @@ from typing import Any
 from patient_online.domain.appointments import Appointment, AppointmentStatus, Clinician, DeliveryMode, Slot
 from patient_online.domain.patients import AccessFlag, Demographics, PatientRef
 from patient_online.domain.prescriptions import Collection, PrescriptionType, RepeatItem, RepeatRequest, RequestStatus
-from patient_online.domain.record import RecordEntry, RecordExtract, RecordNotice, Section
+from patient_online.domain.record import (
+    NO_CONTENT_RECORDED_NOTE,
+    RecordEntry,
+    RecordExtract,
+    RecordNotice,
+    Section,
+    SectionNote,
+    empty_reason_words,
+    split_no_known_allergies,
+)
 
 from . import constants as c
 
@@ -408,11 +417,22 @@ def parse_slots(bundle: Json) -> list[Slot]:
 
 
 _APPOINTMENT_STATUS = {
+    "booked": AppointmentStatus.BOOKED,
     "cancelled": AppointmentStatus.CANCELLED,
     "fulfilled": AppointmentStatus.FULFILLED,
     "arrived": AppointmentStatus.FULFILLED,
-    "noshow": AppointmentStatus.FULFILLED,
+    "noshow": AppointmentStatus.DID_NOT_ATTEND,
+    "proposed": AppointmentStatus.PENDING,
+    "pending": AppointmentStatus.PENDING,
+    "waitlist": AppointmentStatus.PENDING,
+    "checked-in": AppointmentStatus.FULFILLED,
+    "entered-in-error": AppointmentStatus.ENTERED_IN_ERROR,
 }
+
+
+def appointment_status(resource: Json) -> AppointmentStatus:
+    """Every status of the Appointment value set; booked when a sender leaves it out."""
+    return _APPOINTMENT_STATUS.get(text(resource.get("status")).lower(), AppointmentStatus.BOOKED)
 
 
 def appointment_patient_id(resource: Json) -> str:
@@ -476,7 +496,7 @@ def parse_appointment(
     return Appointment(
         id=text(resource.get("id")),
         slot=slot,
-        status=_APPOINTMENT_STATUS.get(text(resource.get("status")), AppointmentStatus.BOOKED),
+        status=appointment_status(resource),
         reason=text(resource.get("description")),
         version=version,
         booked_at=parse_datetime(resource.get("created")),
@@ -485,9 +505,10 @@ def parse_appointment(
 
 
 def parse_appointments(bundle: Json) -> list[Appointment]:
-    """The Appointments of a search Bundle, soonest first."""
+    """The Appointments of a search Bundle, soonest first; those the practice recorded in error are left out."""
     index = ResourceIndex.of_bundle(bundle)
     found = [parse_appointment(r, index) for r in index.of_type("Appointment")]
+    found = [a for a in found if a.status.shown]
     return sorted(found, key=lambda a: (a.slot.start, a.id))
 
 
@@ -659,20 +680,63 @@ def _problem(resource: Json, index: ResourceIndex) -> RecordEntry | None:
     )
 
 
+_UNKNOWN_VACCINE = frozenset({"unk", "unknown", "nullflavor", "ni", "unc"})
+
+
+def _known_words(concept: Any) -> str:
+    """A concept's words, unless it only says the value is unknown ("UNK", the v3 null flavour)."""
+    words = concept_text(concept)
+    return "" if words.lower() in _UNKNOWN_VACCINE else words
+
+
+def immunisation_term(resource: Json) -> str:
+    """The vaccination's name: the VaccinationProcedure extension (mandatory in GP Connect, and where the real
+    term is when vaccineCode says "UNK"), else vaccineCode's words, else a plain placeholder."""
+    for ext in extensions(resource, "VaccinationProcedure"):
+        words = _known_words(ext.get("valueCodeableConcept"))
+        if words:
+            return words
+    return _known_words(resource.get("vaccineCode")) or "Vaccination (name not recorded)"
+
+
+def _immunisation_code(resource: Json) -> str:
+    for ext in extensions(resource, "VaccinationProcedure"):
+        code = concept_code(ext.get("valueCodeableConcept"))
+        if code and code.lower() not in _UNKNOWN_VACCINE:
+            return code
+    code = concept_code(resource.get("vaccineCode"))
+    return "" if code.lower() in _UNKNOWN_VACCINE else code
+
+
+def _not_given(resource: Json) -> tuple[bool, str]:
+    """Whether the vaccination was not given (notGiven, or R4's status "not-done"), and why in words."""
+    flag = resource.get("notGiven")
+    not_given = flag is True or text(flag).lower() == "true" or text(resource.get("status")) == "not-done"
+    if not not_given:
+        return False, ""
+    explanation = as_dict(resource.get("explanation"))
+    reasons = [concept_text(r) for r in as_list(explanation.get("reasonNotGiven"))]
+    reasons += [concept_text(r) for r in as_list(resource.get("statusReason"))]
+    return True, "; ".join(dict.fromkeys(r for r in reasons if r))
+
+
 def _immunisation(resource: Json, index: ResourceIndex) -> RecordEntry | None:
-    term = concept_text(resource.get("vaccineCode"))
-    if not term:
+    if not text(resource.get("id")):
         return None
+    term = immunisation_term(resource)
+    not_given, why = _not_given(resource)
     return RecordEntry(
         id=text(resource.get("id")),
         section=Section.IMMUNISATIONS,
         date=_first_date(resource, "date", "occurrenceDateTime", "recorded") or dt.date.min,
         term=term,
-        code=concept_code(resource.get("vaccineCode")),
+        code=_immunisation_code(resource),
         free_text=_notes(resource),
         status=text(resource.get("status")),
         clinician=_clinician_name(as_dict(resource.get("practitioner")).get("actor"), index),
         confidential=is_confidential(resource),
+        not_given=not_given,
+        not_given_reason=why,
     )
 
 
@@ -786,11 +850,18 @@ def parse_structured_record(bundle: Json, sections: frozenset[Section] | None = 
             code = text(ext.get("valueCode"))
             if code in _WARNINGS:
                 extract.notices.append(RecordNotice(section=section, text=_WARNINGS[code]))
-        if concept_code(lst.get("emptyReason")) == "not-supported" and section is not None:
+        empty_code = concept_code(lst.get("emptyReason"))
+        if empty_code == "not-supported" and section is not None:
             words = f"Your GP practice's system cannot share {section.label.lower()} online yet."
             extract.notices.append(RecordNotice(section=section, text=words))
         if section is None:
             continue
+        list_note = _list_note(lst)
+        if (empty_code and empty_code != "not-supported") or list_note:
+            reason = ""
+            if empty_code and empty_code != "not-supported" and not as_list(lst.get("entry")):
+                reason = empty_reason_words(section, empty_code, concept_text(lst.get("emptyReason")))
+            extract.section_notes.append(SectionNote(section, empty_reason=reason, note=list_note))
         ended = concept_code(lst.get("code")) == c.LIST_ENDED_ALLERGIES or "resolved" in text(lst.get("title")).lower()
         for item in as_list(lst.get("entry")):
             reference = as_dict(item).get("item")
@@ -847,9 +918,35 @@ def parse_structured_record(bundle: Json, sections: frozenset[Section] | None = 
             if text(issue.get("code")) == "not-supported":
                 param = text(issue.get("diagnostics"))
                 extract.notices.append(_notice_for_param(param))
+    extract.entries, nil_known = split_no_known_allergies(extract.entries)
+    extract.section_notes = _merge_notes([*nil_known, *extract.section_notes])
     if sections is not None:
         extract.notices = [n for n in extract.notices if n.section is None or n.section in sections]
+        extract.section_notes = [n for n in extract.section_notes if n.section in sections]
     return extract
+
+
+def _list_note(lst: Json) -> str:
+    """A List's note, unless it is the fixed text every empty list carries or repeats a warning already shown."""
+    words = _notes(lst)
+    if words.strip().rstrip(".").lower() == NO_CONTENT_RECORDED_NOTE:
+        return ""
+    if extensions(lst, "ListWarningCode"):
+        return ""  # the note is the warnings' text, already shown as notices in plain words
+    return words
+
+
+def _merge_notes(notes: list[SectionNote]) -> list[SectionNote]:
+    """One note per section: the first empty reason found (a recorded "no known allergies" wins), notes joined."""
+    merged: dict[Section, SectionNote] = {}
+    for note in notes:
+        old = merged.get(note.section)
+        if old is None:
+            merged[note.section] = note
+            continue
+        joined = "\n".join(dict.fromkeys(n for n in (old.note, note.note) if n))
+        merged[note.section] = SectionNote(note.section, old.empty_reason or note.empty_reason, joined)
+    return [n for n in merged.values() if n.empty_reason or n.note]
 
 
 # --------------------------------------------------------------------------- repeat medication

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import ssl
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from patient_online.adapters import deadline
 from patient_online.domain.errors import ClinicalSystemUnavailable
 
 from . import constants as c
@@ -40,6 +43,29 @@ class Endpoint:
     read_timeout: float = 5.0
     api_key: str = ""
     requester: Requester = field(default_factory=Requester)
+    # Through the Spine Secure Proxy every URL is <proxy>/<provider's base URL>/<path>; the token's aud stays the
+    # provider's service root URL, as the specification's audit rules say.
+    ssp_url: str = ""
+    # Mutual TLS: this gateway's client certificate and key (PEM files) and the CA bundle to trust (empty: the
+    # system's); as Spine requires on HSCN.
+    client_cert: str = ""
+    client_key: str = ""
+    ca_bundle: str = ""
+
+    @property
+    def service_root(self) -> str:
+        """Where requests go: the provider's base URL, behind the proxy's prefix when sent through it."""
+        base = self.base_url.rstrip("/")
+        return f"{self.ssp_url.rstrip('/')}/{base}" if self.ssp_url else base
+
+    def tls(self) -> ssl.SSLContext | bool:
+        """The TLS settings of the link: a context with the client certificate and CA bundle when set."""
+        if not (self.client_cert or self.ca_bundle):
+            return True
+        context = ssl.create_default_context(cafile=self.ca_bundle or None)
+        if self.client_cert:
+            context.load_cert_chain(self.client_cert, self.client_key or None)
+        return context
 
 
 @dataclass(frozen=True)
@@ -61,9 +87,10 @@ class GPConnectHttp:
     def __init__(self, endpoint: Endpoint, transport: httpx.BaseTransport | None = None) -> None:
         self.endpoint = endpoint
         self._client = httpx.Client(
-            base_url=endpoint.base_url.rstrip("/"),
+            base_url=endpoint.service_root,
             timeout=httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout),
             transport=transport,
+            verify=endpoint.tls(),
         )
         self._lock = threading.Lock()
         self.last_ok: dt.datetime | None = None
@@ -82,7 +109,7 @@ class GPConnectHttp:
             "Ssp-To": ep.provider_asid,
             "Ssp-InteractionID": interaction,
             "Accept": c.FHIR_JSON,
-            "Authorization": "Bearer " + build_token(ep.requester, ep.base_url, c.SCOPES[interaction]),
+            "Authorization": "Bearer " + build_token(ep.requester, ep.base_url.rstrip("/"), c.SCOPES[interaction]),
         }
         if ep.api_key:
             headers["apikey"] = ep.api_key
@@ -106,9 +133,18 @@ class GPConnectHttp:
             content = json.dumps(body).encode()
             all_headers["Content-Type"] = c.FHIR_JSON
         trace = all_headers["Ssp-TraceID"]
+        read_timeout, cut_short = deadline.timeout_for(self.endpoint.read_timeout)
+        timeout = httpx.Timeout(read_timeout, connect=min(self.endpoint.connect_timeout, read_timeout))
+        started = time.monotonic()
         try:
-            reply = self._client.request(method, path, params=tuple(params or ()), content=content, headers=all_headers)
+            reply = self._client.request(
+                method, path, params=tuple(params or ()), content=content, headers=all_headers, timeout=timeout
+            )
         except httpx.TimeoutException:
+            if cut_short and not deadline.spent_on_link(time.monotonic() - started):
+                # the page's last moments ran out, which says nothing about the link
+                log.warning("GP Connect %s stopped at the request's deadline (trace %s)", _short(interaction), trace)
+                raise deadline.DeadlineExceeded() from None
             self._record(ok=False)
             log.warning("GP Connect %s timed out (trace %s)", _short(interaction), trace)
             raise ClinicalSystemUnavailable() from None

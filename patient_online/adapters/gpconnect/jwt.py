@@ -24,17 +24,53 @@ REQUIRED_CLAIMS = (
 )
 
 
+# Values that identify nobody: GP Connect's audit rules forbid default user names, so none of these may be sent.
+PLACEHOLDERS = frozenset({"", "UNK", "UNKNOWN", "0", "000000000000", "patient-online-gateway"})
+
+
 @dataclass(frozen=True)
 class Requester:
-    """Who the gateway says it is in every token: the consumer system, its organisation and user."""
+    """Who the gateway says it is in every token: the consumer system (issuer and device), its organisation and
+    the user on whose behalf it asks (SDS user id and role profile id, local id, name).
+
+    The defaults are development stand-ins (never "UNK"); a production deployment must set its own values
+    (``GPCONNECT_*`` settings, read where the adapter is built)."""
 
     issuer: str = "https://patient-online.invalid"
     consumer_ods: str = "X99999"
-    organisation_name: str = "Patient Online gateway"
-    practitioner_id: str = "patient-online-gateway"
+    organisation_name: str = "Patient Online gateway (development)"
+    practitioner_id: str = "po-dev-user-1"
+    sds_user_id: str = "G13579135"
+    sds_role_profile_id: str = "PT1234"
+    practitioner_family: str = "Gateway"
+    practitioner_given: str = "Development"
+    user_system: str = "https://patient-online.invalid/Id/user"
     device_system: str = "https://patient-online.invalid/Id/device"
     device_id: str = "patient-online-gateway"
+    device_model: str = "Patient Online gateway"
     version: str = "0.1.0"
+
+    def problems(self) -> list[str]:
+        """What makes this requester unfit to be named in a token (empty or placeholder values)."""
+        found = []
+        for name in (
+            "issuer",
+            "consumer_ods",
+            "organisation_name",
+            "practitioner_id",
+            "sds_user_id",
+            "sds_role_profile_id",
+            "practitioner_family",
+            "practitioner_given",
+            "user_system",
+            "device_system",
+            "device_id",
+            "device_model",
+            "version",
+        ):
+            if str(getattr(self, name)).strip().upper() in PLACEHOLDERS:
+                found.append(name)
+        return found
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -43,7 +79,8 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def claims_for(requester: Requester, audience: str, scope: str, now: float | None = None) -> dict[str, Any]:
-    """The claim set GP Connect requires, valid for five minutes from ``now``."""
+    """The claim set GP Connect requires, valid for five minutes from ``now``; ``audience`` is the provider's
+    service root URL (without the Spine Secure Proxy's prefix when sent through it)."""
     iat = int(now if now is not None else time.time())
     return {
         "iss": requester.issuer,
@@ -56,7 +93,7 @@ def claims_for(requester: Requester, audience: str, scope: str, now: float | Non
         "requesting_device": {
             "resourceType": "Device",
             "identifier": [{"system": requester.device_system, "value": requester.device_id}],
-            "model": "Patient Online gateway",
+            "model": requester.device_model,
             "version": requester.version,
         },
         "requesting_organization": {
@@ -68,11 +105,11 @@ def claims_for(requester: Requester, audience: str, scope: str, now: float | Non
             "resourceType": "Practitioner",
             "id": requester.practitioner_id,
             "identifier": [
-                {"system": SDS_USER_SYSTEM, "value": "UNK"},
-                {"system": SDS_ROLE_PROFILE_SYSTEM, "value": "UNK"},
-                {"system": requester.device_system.replace("/device", "/user"), "value": requester.practitioner_id},
+                {"system": SDS_USER_SYSTEM, "value": requester.sds_user_id},
+                {"system": SDS_ROLE_PROFILE_SYSTEM, "value": requester.sds_role_profile_id},
+                {"system": requester.user_system, "value": requester.practitioner_id},
             ],
-            "name": [{"family": "Gateway", "given": ["Patient Online"]}],
+            "name": [{"family": requester.practitioner_family, "given": [requester.practitioner_given]}],
         },
     }
 

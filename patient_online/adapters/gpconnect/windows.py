@@ -31,3 +31,13 @@ def london_iso(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(LONDON).replace(microsecond=0).isoformat()
+
+
+def appointment_search_dates(today: dt.date, since: dt.date, days: int) -> tuple[dt.date, dt.date]:
+    """The ``start=ge``/``start=le`` dates of a patient's appointment search.
+
+    GP Connect returns future appointments only: no part of the range may be in the past, so the lower date
+    is never before ``today`` (UK local date), whatever ``since`` asks. The upper date is ``days`` after it.
+    """
+    lower = max(today, since)
+    return lower, lower + dt.timedelta(days=max(days, 0))

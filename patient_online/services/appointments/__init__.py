@@ -5,7 +5,7 @@ alike. Each use case ends its read transaction before it calls the clinical syst
 (audit event and confirmation message) in one transaction afterwards.
 
 - ``finding`` (a type, a day, a time; or a week at a time), ``booking``, ``viewing``, ``cancelling``,
-  ``rescheduling``: the patient's use cases;
+  ``rescheduling``, ``amending`` (the reason): the patient's use cases;
 - ``queued_cancellation``: a cancellation kept in the outbox while the practice's link is down;
 - ``ical``: an appointment as a calendar file;
 - ``reception``: the practice's online bookings, from the audit trail.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from patient_online.domain.appointments import LONDON
 
+from .amending import amend_appointment
 from .booking import book_appointment, prepare_booking
 from .cancelling import cancel_appointment
 from .common import BOOKING_ACTIONS, HISTORY_DAYS, WEEK_DAYS, PracticeContact, describe, rules_for
@@ -57,6 +58,7 @@ __all__ = [
     "SlotFilter",
     "SlotPage",
     "TimePage",
+    "amend_appointment",
     "appointment_ics",
     "book_appointment",
     "calendar_file",

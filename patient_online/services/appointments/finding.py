@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from patient_online.domain.access import Service
 from patient_online.domain.appointments import (
@@ -125,6 +125,8 @@ class _Search:
     others: int  # upcoming appointments that count towards the maximum
     limit: str
     replacing: Appointment | None
+    # Searches made while the patient's bookings were read (London days -> the book's free slots offered).
+    prefetched: Mapping[tuple[dt.date, dt.date], list[Slot]] = field(default_factory=dict)
 
     @property
     def first_day(self) -> dt.date:
@@ -152,9 +154,17 @@ class _Search:
 
         The days' bounds are compared as UTC instants: that costs no time-zone conversion for every slot.
         """
+        days_start, days_end = day_start(first), day_start(last + dt.timedelta(days=1))
+        found = self.prefetched.get((first, last))
+        if found is None:
+            found = self.search_book(first, last)
+        return [s for s in found if s.id not in self.mine and days_start <= s.start < days_end]
+
+    def search_book(self, first: dt.date, last: dt.date) -> list[Slot]:
+        """The book's free slots offered on those London days (the patient's own bookings not yet left out)."""
         earliest, latest = self.rules.window(self.now)
         days_start, days_end = day_start(first), day_start(last + dt.timedelta(days=1))
-        found = _offered(
+        return _offered(
             self.cache,
             self.system,
             self.rules,
@@ -163,32 +173,65 @@ class _Search:
             min(latest, days_end),
             self.contact.ods_code,
         )
-        return [s for s in found if s.id not in self.mine and days_start <= s.start < days_end]
 
 
-def _search(uow: AbstractUnitOfWork, acting: Acting, replacing: str | None = None) -> _Search:
-    """Check the service is on, end the request's reads, and find the patient's upcoming bookings (one call)."""
+Days = Callable[["_Search"], tuple[dt.date, dt.date]]
+
+
+def _search(
+    uow: AbstractUnitOfWork, acting: Acting, replacing: str | None = None, ahead: Days | None = None
+) -> _Search:
+    """Check the service is on, end the request's reads, and find the patient's upcoming bookings (one call).
+
+    ``ahead`` names the days the page will search first: that search of the book is made at the same time as
+    the bookings are read, so a slow practice link costs the page one wait, not two.
+    """
     acting.require(Service.APPOINTMENTS)
     now = uow.now()
     practice = acting.practice
     rules = rules_for(practice)
     system = clinical(uow, acting)
-    upcoming = upcoming_of(system, acting, now)
-    old: Appointment | None = None
-    if replacing is not None:
-        old = changeable(upcoming, replacing, rules, practice, now)
-    others = [a for a in upcoming if old is None or a.id != old.id]
-    return _Search(
+    search = _Search(
         now=now,
         rules=rules,
         contact=PracticeContact.of(practice),
         system=system,
         cache=uow.slot_cache,
+        mine=frozenset(),
+        others=0,
+        limit="",
+        replacing=None,
+    )
+    prefetched: dict[tuple[dt.date, dt.date], list[Slot]] = {}
+    if ahead is None:
+        upcoming = upcoming_of(system, acting, now)
+    else:
+        days = ahead(search)
+        upcoming, prefetched[days] = uow.clinical_systems.concurrently(
+            practice, lambda: upcoming_of(system, acting, now), lambda: search.search_book(*days)
+        )
+    old: Appointment | None = None
+    if replacing is not None:
+        old = changeable(upcoming, replacing, rules, practice, now)
+    others = [a for a in upcoming if old is None or a.id != old.id]
+    return replace(
+        search,
         mine=frozenset(a.slot.id for a in upcoming),
         others=len(others),
         limit="" if rules.may_book_more(len(others)) else limit_message(rules, practice),
         replacing=old,
+        prefetched=prefetched,
     )
+
+
+def _week_from(day: dt.date | None) -> Days:
+    """The week the slot and day pages search first: from the day asked for (or the first bookable day)."""
+
+    def days(search: _Search) -> tuple[dt.date, dt.date]:
+        first = search.clip(day)
+        return first, min(first + dt.timedelta(days=WEEK_DAYS - 1), search.last_day)
+
+    return days
 
 
 def _clinicians(slots: Iterable[Slot]) -> list[Clinician]:
@@ -203,7 +246,7 @@ def find_slots(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, repl
 
     With ``replacing`` (an appointment id) the page is for rescheduling that appointment.
     """
-    search = _search(uow, acting, replacing)
+    search = _search(uow, acting, replacing, ahead=_week_from(wanted.start_day))
     start_day = search.clip(wanted.start_day)
     end_day = min(start_day + dt.timedelta(days=WEEK_DAYS - 1), search.last_day)
     in_week = search.offered(start_day, end_day)
@@ -307,7 +350,7 @@ def find_days(uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, repla
     The book is searched a week at a time, from the same days as the week pages (so a recent search of either
     serves both), and only until one more day than is shown has turned up: that day starts the "later" link.
     """
-    search = _search(uow, acting, replacing)
+    search = _search(uow, acting, replacing, ahead=_week_from(wanted.start_day))
     start_day = search.clip(wanted.start_day)
     counts: Counter[dt.date] = Counter()
     seen: list[Slot] = []
@@ -339,7 +382,7 @@ def find_times(
     uow: AbstractUnitOfWork, acting: Acting, wanted: SlotFilter, day: dt.date, replacing: str | None = None
 ) -> TimePage:
     """One day's matching times in time order, each with its clinician and how it happens (one search)."""
-    search = _search(uow, acting, replacing)
+    search = _search(uow, acting, replacing, ahead=lambda _search: (day, day))
     slots: list[Slot] = []
     if not search.limit and search.first_day <= day <= search.last_day:
         slots = in_time_order(s for s in search.offered(day, day) if _matches(s, wanted))

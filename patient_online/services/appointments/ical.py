@@ -47,7 +47,8 @@ def appointment_ics(appointment: Appointment, practice: Practice, now: dt.dateti
         f"{slot.slot_type} with {slot.clinician.name} ({slot.clinician.role}), {slot.delivery_mode.label.lower()}.\n"
         f"To change or cancel it, sign in to Patient Online or {call(practice)}.",
     )
-    event.add("status", "CANCELLED" if appointment.status == AppointmentStatus.CANCELLED else "CONFIRMED")
+    status = {AppointmentStatus.CANCELLED: "CANCELLED", AppointmentStatus.PENDING: "TENTATIVE"}
+    event.add("status", status.get(appointment.status, "CONFIRMED"))  # pending: the practice has not confirmed it
     calendar.add_component(event)
     calendar.add_missing_timezones()
     return bytes(calendar.to_ical())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from patient_online.domain.access import Service
 from patient_online.domain.appointments import Appointment, AppointmentRules, is_upcoming, split_upcoming
 from patient_online.domain.errors import NotFound
-from patient_online.domain.ports import ClinicalSystem
+from patient_online.domain.ports import AppointmentAmendment, ClinicalSystem
 from patient_online.models import Practice
 
 from ..access import Acting, practice_switches
@@ -25,6 +25,7 @@ class AppointmentItem:
     upcoming: bool
     may_change: bool
     refusal: str = ""
+    may_amend: bool = False  # change the reason: the practice's system offers it and the rules allow a change
 
     @property
     def id(self) -> str:
@@ -51,7 +52,13 @@ class AppointmentList:
 
 
 def _item(
-    appointment: Appointment, rules: AppointmentRules, practice: Practice, now: dt.datetime, *, read_only: bool = False
+    appointment: Appointment,
+    rules: AppointmentRules,
+    practice: Practice,
+    now: dt.datetime,
+    *,
+    read_only: bool = False,
+    amendable: bool = False,
 ) -> AppointmentItem:
     upcoming = is_upcoming(appointment, now)
     if read_only:
@@ -59,7 +66,9 @@ def _item(
         return AppointmentItem(appointment, upcoming, False, words)
     refusal = rules.cancel_refusal(appointment, now) if upcoming else ""
     message = f"You cannot cancel or change this appointment online because {refusal}. {call_sentence(practice)}."
-    return AppointmentItem(appointment, upcoming, upcoming and not refusal, message if refusal else "")
+    may_change = upcoming and not refusal
+    may_amend = may_change and amendable and rules.may_amend(appointment, now)
+    return AppointmentItem(appointment, upcoming, may_change, message if refusal else "", may_amend)
 
 
 def _read_only(acting: Acting) -> bool:
@@ -71,6 +80,8 @@ def _read_only(acting: Acting) -> bool:
     """
     if acting.access.allows(Service.APPOINTMENTS):
         return False
+    if not acting.patient.clinical_id:
+        acting.require(Service.APPOINTMENTS)  # no id at the practice's new system yet: reception is checking
     if acting.proxy is not None and not (
         acting.proxy.can_appointments and practice_switches(acting.practice)[Service.PROXY].enabled
     ):
@@ -97,8 +108,9 @@ def list_appointments(uow: AbstractUnitOfWork, acting: Acting) -> AppointmentLis
     uow.commit()
     upcoming, past = split_upcoming(found, now)
     may_more = not read_only and rules.may_book_more(len(upcoming))
+    amend = isinstance(system, AppointmentAmendment)
     return AppointmentList(
-        upcoming=[_item(a, rules, practice, now, read_only=read_only) for a in upcoming],
+        upcoming=[_item(a, rules, practice, now, read_only=read_only, amendable=amend) for a in upcoming],
         past=[_item(a, rules, practice, now, read_only=read_only) for a in past],
         may_book_more=may_more,
         limit_message="" if may_more or read_only else limit_message(rules, practice),
@@ -112,7 +124,7 @@ def list_appointments(uow: AbstractUnitOfWork, acting: Acting) -> AppointmentLis
 def find_appointment(system: ClinicalSystem, acting: Acting, appointment_id: str, now: dt.datetime) -> Appointment:
     """One of the patient's own appointments, recent or upcoming; NotFound for anyone else's."""
     found = system.list_appointments(acting.ref, now - dt.timedelta(days=HISTORY_DAYS))
-    appointment = next((a for a in found if a.id == appointment_id), None)
+    appointment = next((a for a in found if a.id == appointment_id and a.status.shown), None)
     if appointment is None:
         raise NotFound("We could not find that appointment.")
     return appointment
@@ -131,4 +143,5 @@ def get_appointment(
     if audited:
         record(uow, acting, "appointments.viewed", appointment_id=appointment.id)
         uow.commit()
-    return _item(appointment, rules, acting.practice, now, read_only=read_only)
+    amend = isinstance(system, AppointmentAmendment)
+    return _item(appointment, rules, acting.practice, now, read_only=read_only, amendable=amend)

@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from patient_online.domain.errors import InputError, NotFound
 from patient_online.services import practices as practice_service
+from patient_online.services import system_ids
 from patient_online.web.input import Form
 from patient_online.wiring import uow
 
@@ -69,7 +70,13 @@ def practice(ods: str) -> Response | str:
             errors = exc.fields
             values = {k: ("" if k in adapter.secret_options else v) for k, v in raw.items()}
         else:
-            flash(f"{page.practice.name} now uses {adapter.title}.", "success")
+            # Each system has its own ids for patients: find the practice's patients again by NHS number.
+            found = system_ids.refind_practice_patients(uow(), page.practice.ods_code, actor_id=g.user.id)
+            flash(
+                f"{page.practice.name} now uses {adapter.title}. Patients found in it: {found.found}; "
+                f"not found: {found.not_found}; not reached (found on their next visit): {found.failed}.",
+                "success",
+            )
             return redirect(url_for("admin.practice", ods=page.practice.ods_code))
     return render_template(
         "admin/practice.html",
@@ -81,3 +88,6 @@ def practice(ods: str) -> Response | str:
         state=page.state,
         csrf_form=Form(),
     )
+
+
+from . import migration  # noqa: E402,F401  (a change of clinical system: /practices/<ods>/migration)

@@ -15,4 +15,4 @@ def _gate() -> Response | None:
     return staff_gate("practice_manager")
 
 
-from . import reports, rules, staff, switches, views  # noqa: E402,F401
+from . import migration, reports, rules, staff, switches, views  # noqa: E402,F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, g, render_template, request
 
 from patient_online.domain.errors import InputError
-from patient_online.domain.reports import Period
+from patient_online.domain.reports import SNOMED_TERMS, Period
 from patient_online.services import reports
 from patient_online.web.fields import DateParts
 from patient_online.web.input import Form
@@ -49,6 +49,7 @@ def report() -> str | tuple[str, int]:
         form=form,
         report=found,
         rows=reports.report_rows(found),
+        codes=SNOMED_TERMS,
         csv_query=request.query_string.decode()
         or f"start-day={period.start.day}&start-month={period.start.month}"
         f"&start-year={period.start.year}&end-day={period.end.day}&end-month={period.end.month}"

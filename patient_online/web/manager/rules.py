@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms import Field, RadioField, SelectMultipleField, StringField, TextAreaField, ValidationError
 
@@ -75,7 +75,7 @@ def _data(rules: PracticeRules) -> dict[str, object]:
 
 @bp.route("/rules", methods=["GET", "POST"])
 def rules() -> Response | str | tuple[str, int]:
-    page = controls.rules_page(uow(), g.practice)
+    page = controls.rules_page(uow(), g.practice, request.args.get("page", 1, type=int) or 1)
     current = page.current
     form = RulesForm(data=_data(current))
     form.online_slot_types.choices = [(name, name) for name in page.offered.names]
@@ -96,10 +96,7 @@ def rules() -> Response | str | tuple[str, int]:
                 for name, problem in exc.fields.items():
                     getattr(form, name).errors = [problem]
             else:
-                if changes:
-                    flash(f"Rules saved. {len(changes)} changed; patients get them from now.", "success")
-                else:
-                    flash("Nothing changed.", "success")
+                flash(controls.rules_saved_words(changes), "success")
                 return redirect(url_for("manager.rules"))
         return _page(form, page), 400
     return _page(form, page)

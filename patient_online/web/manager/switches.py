@@ -1,4 +1,4 @@
-"""/manage/services: one switch per online service, for every patient of the practice at once (rule 5)."""
+"""/manage/services: a summary of the online services (check answers), and one change page per service (rule 5)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from werkzeug.wrappers import Response
 from wtforms import RadioField, TextAreaField, ValidationError
 
 from patient_online.domain.access import Service
-from patient_online.domain.controls import DEFAULT_LEVEL_CHOICES, MESSAGE_MAX_LENGTH, REASON_MAX_LENGTH, SwitchSetting
+from patient_online.domain.controls import (
+    DEFAULT_LEVEL_CHOICES,
+    MESSAGE_MAX_LENGTH,
+    OFF_MEANS,
+    REASON_MAX_LENGTH,
+    SwitchSetting,
+    setting_words,
+)
 from patient_online.domain.errors import InputError
 from patient_online.domain.record import RecordLevel
 from patient_online.services import controls
-from patient_online.services.controls import SwitchesPage, SwitchView
+from patient_online.services.controls import SwitchView
 from patient_online.web.fields import DateParts
 from patient_online.web.input import Form
 from patient_online.wiring import uow
@@ -58,10 +65,15 @@ class SwitchForm(Form):
             raise ValidationError("Choose whether the service is on or off")
 
 
-def _form(view: SwitchView, formdata: object | None = None) -> SwitchForm:
-    """One switch's form; field ids carry the service name so that every form on the page stays distinct."""
+def _service(name: str) -> Service:
+    try:
+        return Service(name)
+    except ValueError:
+        abort(404)
+
+
+def _form(view: SwitchView, submitted: bool) -> SwitchForm:
     form = SwitchForm(
-        formdata=formdata,
         data={
             "enabled": "on" if view.enabled else "off",
             "default_level": view.default_level.value if view.default_level else None,
@@ -69,29 +81,31 @@ def _form(view: SwitchView, formdata: object | None = None) -> SwitchForm:
             "off_reason": view.off_reason,
             "expected_return": view.expected_return,
         },
-        meta={"csrf": formdata is not None},
+        meta={"csrf": submitted},
     )
     if view.service is not Service.RECORD:
         del form.default_level
-    for field in form:
-        field.id = f"{view.service.value}-{field.name}"
     return form
 
 
 @bp.get("/services")
 def services() -> str:
-    return _page(controls.switches_page(uow(), g.practice), None, None)
+    page = controls.switches_page(uow(), g.practice, request.args.get("page", 1, type=int) or 1)
+    return render_template(
+        "manager/services.html",
+        views=page.views,
+        words={v.service: setting_words(v.setting) for v in page.views},
+        history=page.history,
+    )
 
 
-@bp.post("/services")
-def change_service() -> Response | tuple[str, int]:
-    try:
-        service = Service(request.form.get("service", ""))
-    except ValueError:
-        abort(400)
-    page = controls.switches_page(uow(), g.practice)
-    view = next(v for v in page.views if v.service is service)
-    form = _form(view, request.form)
+@bp.route("/services/<service_name>", methods=["GET", "POST"])
+def change_service(service_name: str) -> Response | str | tuple[str, int]:
+    service = _service(service_name)
+    view = controls.switch_view(uow(), g.practice, service)
+    form = _form(view, request.method == "POST")
+    if request.method != "POST":
+        return _page(view, form)
     if form.validate():
         setting = SwitchSetting(
             service=service,
@@ -108,8 +122,8 @@ def change_service() -> Response | tuple[str, int]:
                 getattr(form, name).errors = [problem]
         else:
             flash(_done_message(setting, changed), "success")
-            return redirect(url_for("manager.services") + f"#{service.value}")
-    return _page(page, service, form), 400
+            return redirect(url_for("manager.services"))
+    return _page(view, form), 400
 
 
 def _level(form: SwitchForm) -> RecordLevel | None:
@@ -131,14 +145,12 @@ def _done_message(setting: SwitchSetting, changed: bool) -> str:
     return f"{label} is {'on' if setting.enabled else 'off'} for every patient of the practice, from now."
 
 
-def _page(page: SwitchesPage, errored: Service | None, errored_form: SwitchForm | None) -> str:
-    forms = {v.service: errored_form if v.service is errored and errored_form else _form(v) for v in page.views}
+def _page(view: SwitchView, form: SwitchForm) -> str:
     return render_template(
-        "manager/services.html",
-        views=page.views,
-        forms=forms,
-        errored=errored,
-        history=page.history,
+        "manager/service_change.html",
+        view=view,
+        form=form,
+        off_means=OFF_MEANS[view.service],
         message_max=MESSAGE_MAX_LENGTH,
         reason_max=REASON_MAX_LENGTH,
         Service=Service,

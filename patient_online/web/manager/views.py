@@ -12,10 +12,11 @@ from . import bp
 
 @bp.get("/")
 def index() -> str:
-    views = controls.practice_switch_views(uow(), g.practice)
+    home = controls.manager_home(uow(), g.practice)
     return render_template(
         "manager/index.html",
         practice=g.practice,
-        views=views,
-        shortfalls=[v for v in views if v.below_contract],
+        views=home.views,
+        shortfalls=home.shortfalls,
+        link=home.link,
     )

@@ -40,4 +40,4 @@ def acting() -> Acting:
     return current
 
 
-from . import account, appointments, home, link, prescriptions, proxy, record  # noqa: E402,F401
+from . import account, appointments, contact, home, link, my_data, prescriptions, proxy, record  # noqa: E402,F401

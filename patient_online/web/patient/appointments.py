@@ -21,6 +21,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from patient_online.domain.appointments import (
     REASON_MAX_LENGTH,
+    AmendmentNotOffered,
+    AmendmentRefused,
     BookingFailed,
     BookingLimitReached,
     BookingUnconfirmed,
@@ -32,7 +34,7 @@ from patient_online.domain.appointments import (
     Slot,
     SlotDay,
 )
-from patient_online.domain.errors import NotFound, SlotUnavailable
+from patient_online.domain.errors import ClinicalSystemError, InputError, NotFound, SlotUnavailable, StaleVersion
 from patient_online.memo import TimedMemo
 from patient_online.services import appointments as service
 from patient_online.web.filters import uk_datetime
@@ -69,6 +71,19 @@ class BookForm(Form):
     )
     idempotency_key = HiddenField()
     at = HiddenField()
+
+
+class AmendForm(Form):
+    """The new reason, then (``confirmed`` set) the same reason again from the check page."""
+
+    reason = TextAreaField(
+        "What is the new reason for your appointment?",
+        validators=[
+            DataRequired("Enter the reason for your appointment"),
+            Length(max=REASON_MAX_LENGTH, message=TOO_LONG),
+        ],
+    )
+    confirmed = HiddenField()
 
 
 class CancelForm(Form):
@@ -402,6 +417,61 @@ def cancel_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, i
     return render_template(
         "patient/appointments/cancel.html", item=item, form=form, error=error, maxlength=REASON_MAX_LENGTH
     ), status
+
+
+@bp.route("/appointments/<appointment_id>/reason", methods=["GET", "POST"])
+def amend_appointment(appointment_id: str) -> BaseResponse | str | tuple[str, int]:
+    """Change the reason: the new reason, a check of old and new, then the change and its confirmation."""
+    current = acting()
+    form = AmendForm()
+    back = url_for(".appointment", appointment_id=appointment_id)
+    if form.validate_on_submit():
+        if form.confirmed.data != "yes":  # the check page; or ("edit") back to the form with what was typed
+            item = _amendable_item(appointment_id)
+            if isinstance(item, tuple):
+                return item
+            page = "amend.html" if form.confirmed.data == "edit" else "amend_check.html"
+            return render_template(f"patient/appointments/{page}", item=item, form=form, maxlength=REASON_MAX_LENGTH)
+        try:
+            amended = service.amend_appointment(uow(), current, appointment_id, form.reason.data or "")
+        except NotFound:
+            abort(404)
+        except (ReasonTooLong, InputError) as exc:
+            form.reason.errors = [exc.message]
+        except (AmendmentRefused, AmendmentNotOffered, StaleVersion) as exc:
+            return _problem("You cannot change the reason online", exc.message, back, "Back to your appointment", 409)
+        except ClinicalSystemError as exc:
+            title = "The reason has not been changed"
+            return _problem(title, exc.message, back, "Back to your appointment", exc.http_status)
+        else:
+            flash(f"The reason for your appointment on {uk_datetime(amended.slot.start)} has been changed.", "success")
+            return redirect(back)
+    item = _amendable_item(appointment_id)
+    if isinstance(item, tuple):
+        return item
+    if request.method == "GET":
+        form.reason.data = item.appointment.reason
+    status = 400 if form.errors else 200
+    return render_template("patient/appointments/amend.html", item=item, form=form, maxlength=REASON_MAX_LENGTH), status
+
+
+def _amendable_item(appointment_id: str) -> service.AppointmentItem | tuple[str, int]:
+    """The appointment whose reason the patient wants to change, or the page saying why they cannot."""
+    try:
+        item = service.get_appointment(uow(), acting(), appointment_id, audited=False)
+    except NotFound:
+        abort(404)
+    if not item.may_amend:
+        if not item.upcoming:
+            why = "This appointment has already taken place or been cancelled."
+        else:
+            why = item.refusal or (
+                "Your GP practice's system does not let you change the reason for an appointment online. "
+                "Contact your GP practice to change it."
+            )
+        back = url_for(".appointment", appointment_id=appointment_id)
+        return _problem("You cannot change the reason online", why, back, "Back to your appointment", 409)
+    return item
 
 
 @bp.get("/appointments/<appointment_id>/reschedule")

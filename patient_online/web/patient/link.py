@@ -35,16 +35,16 @@ class RequestForm(Form):
     postcode = StringField("Postcode", validators=[DataRequired("Enter your postcode"), Length(max=10)])
 
 
-def _account_key() -> str:
-    return f"link:{g.user.id}"
-
-
 def _address_key() -> str:
     return f"link-address:{request.remote_addr}"
 
 
 def _account_limit() -> str:
     return str(current_app.config["RATELIMIT_LINKAGE"])
+
+
+def _target_limit() -> str:
+    return str(current_app.config.get("RATELIMIT_LINKAGE_TARGET", current_app.config["RATELIMIT_LINKAGE"]))
 
 
 def _address_limit() -> str:
@@ -56,10 +56,13 @@ def _counted(response: Response) -> bool:
     return bool(g.get("link_attempted")) and not g.get("link_succeeded")
 
 
-# Counted per account, and per address with a higher ceiling: many people share a front desk's or a care
-# home's address and must not lock each other out (higher still for TRUSTED_NETWORKS).
+# Counted per signed-in account (a staff member's own account when staff act), per record tried from one
+# address (the NHS number, or the letter's Account ID), and per address only with a much higher ceiling: many
+# people share a front desk's or a care home's address and must not lock each other out (higher still for
+# TRUSTED_NETWORKS).
 @bp.route("/link", methods=["GET", "POST"])
-@limiter.limit(_account_limit, methods=["POST"], key_func=_account_key, deduct_when=_counted)
+@limiter.limit(_account_limit, methods=["POST"], key_func=throttle.link_actor_key, deduct_when=_counted)
+@limiter.limit(_target_limit, methods=["POST"], key_func=throttle.link_target_key, deduct_when=_counted)
 @limiter.limit(_address_limit, methods=["POST"], key_func=_address_key, deduct_when=_counted)
 def link() -> Response | str:
     page = linking.link_page(uow(), g.user)

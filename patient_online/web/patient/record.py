@@ -6,7 +6,7 @@ import json
 
 from flask import Response, abort, render_template
 
-from patient_online.domain.errors import ClinicalSystemUnavailable
+from patient_online.domain.errors import ClinicalSystemError, ClinicalSystemUnavailable
 from patient_online.domain.record import Section
 from patient_online.services import record as records
 from patient_online.wiring import uow
@@ -15,8 +15,12 @@ from . import acting, bp
 
 
 @bp.get("/record")
-def record() -> str:
-    return render_template("patient/record/overview.html", overview=records.view_overview(uow(), acting()))
+def record() -> str | tuple[str, int]:
+    try:
+        overview = records.view_overview(uow(), acting())
+    except ClinicalSystemError as exc:  # the practice's system answered, and said why not
+        return _unavailable(exc)
+    return render_template("patient/record/overview.html", overview=overview)
 
 
 @bp.get("/record/download")
@@ -26,6 +30,8 @@ def record_print() -> str | tuple[str, int]:
         printable = records.printable_record(uow(), current)
     except ClinicalSystemUnavailable:
         return _unavailable()
+    except ClinicalSystemError as exc:  # the practice's system answered, and said why not
+        return _unavailable(exc)
     return render_template("patient/record/print.html", printable=printable)
 
 
@@ -36,6 +42,8 @@ def record_fhir() -> Response | tuple[str, int]:
         bundle = records.export_fhir_bundle(uow(), current)
     except ClinicalSystemUnavailable:
         return _unavailable()
+    except ClinicalSystemError as exc:  # the practice's system answered, and said why not
+        return _unavailable(exc)
     filename = f"gp-record-{uow().today().isoformat()}.json"
     return Response(
         json.dumps(bundle, indent=2, ensure_ascii=False),
@@ -55,9 +63,16 @@ def record_section(slug: str) -> str | tuple[str, int]:
         scope, view = records.view_section(uow(), current, section)
     except ClinicalSystemUnavailable:
         return _unavailable()
+    except ClinicalSystemError as exc:  # the practice's system answered, and said why not
+        return _unavailable(exc)
     return render_template("patient/record/section.html", scope=scope, view=view)
 
 
-def _unavailable() -> tuple[str, int]:
+def _unavailable(problem: ClinicalSystemError | None = None) -> tuple[str, int]:
+    """The page for a record that cannot be shown: the link is down (503), or the practice's system refused
+    and its reason is given in plain words, with the status that fits it (a record not found: 404)."""
     scope = records.record_scope(acting())
-    return render_template("patient/record/unavailable.html", scope=scope), 503
+    if problem is None:
+        return render_template("patient/record/unavailable.html", scope=scope), 503
+    page = render_template("patient/record/unavailable.html", scope=scope, problem=problem.message)
+    return page, problem.http_status

@@ -15,4 +15,14 @@ def _gate() -> Response | None:
     return staff_gate("receptionist")
 
 
-from . import access, bookings, patients, proxies, verifications, views  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    access,
+    bookings,
+    messages,
+    migration,
+    patients,
+    proxies,
+    subject_access,
+    verifications,
+    views,
+)

@@ -215,6 +215,16 @@ def proxy_reinstate(link_id: int) -> Response | tuple[str, int]:
     return _page(_review(link_id), 400)
 
 
+def _end_page(review: ReviewView, form: ReasonForm, status: int = 200) -> tuple[str, int]:
+    return render_template("reception/proxy_end.html", review=review, end=form, Status=ProxyStatus), status
+
+
+@bp.get("/proxies/<id:link_id>/end")
+def proxy_end_confirm(link_id: int) -> tuple[str, int]:
+    """Say what ending the link will do, and ask for the reason, before ending it."""
+    return _end_page(_review(link_id), ReasonForm(prefix="end", formdata=None))
+
+
 @bp.post("/proxies/<id:link_id>/end")
 def proxy_end(link_id: int) -> Response | tuple[str, int]:
     form = ReasonForm(prefix="end")
@@ -225,4 +235,4 @@ def proxy_end(link_id: int) -> Response | tuple[str, int]:
             form.reason.errors = [exc.message]
         else:
             return _done("Proxy access ended. It stays on record. We have told the proxy and the patient.", link_id)
-    return _page(_review(link_id), 400, end=form)
+    return _end_page(_review(link_id), form, 400)

@@ -98,14 +98,14 @@ def test_search_slots_splits_long_windows(system: GPConnectClinicalSystem, sim: 
     assert all(s.delivery_mode is DeliveryMode.TELEPHONE for s in filtered)
 
 
-def _headers(interaction: str, **overrides: str) -> dict[str, str]:
+def _headers(interaction: str, audience: str, **overrides: str) -> dict[str, str]:
     headers = {
         "Ssp-TraceID": str(uuid.uuid4()),
         "Ssp-From": "200000000359",
         "Ssp-To": PROVIDER_ASID,
         "Ssp-InteractionID": interaction,
         "Accept": c.FHIR_JSON,
-        "Authorization": "Bearer " + build_token(Requester(), "http://sim", c.SCOPES[interaction]),
+        "Authorization": "Bearer " + build_token(Requester(), audience, c.SCOPES[interaction]),
     }
     headers.update(overrides)
     return {k: v for k, v in headers.items() if v}
@@ -128,16 +128,21 @@ def _spine_code(response: httpx.Response) -> str:
         ({"Ssp-To": "999999999999"}, 403),
         ({"Ssp-InteractionID": Interaction.SEARCH_SLOTS}, 400),
         ({"Authorization": "Bearer not-a-jwt"}, 400),
-        ({"Authorization": "Bearer " + build_token(Requester(), "x", "patient/*.read", now=0)}, 400),
+        ({"Authorization": "Bearer " + build_token(Requester(), "http://127.0.0.1", "patient/*.read", now=0)}, 400),
         ({"Authorization": "Bearer " + build_token(Requester(), "x", "organization/*.read")}, 400),
         ({"Authorization": ""}, 400),
     ],
 )
 def test_simulator_enforces_headers_and_jwt(sim: SimulatorServer, overrides: dict[str, str], status: int) -> None:
-    good = _raw(sim, "/Patient", _headers(Interaction.SEARCH_PATIENT), identifier=f"{c.NHS_NUMBER_SYSTEM}|{ALICE}")
+    good = _raw(
+        sim, "/Patient", _headers(Interaction.SEARCH_PATIENT, sim.base_url), identifier=f"{c.NHS_NUMBER_SYSTEM}|{ALICE}"
+    )
     assert good.status_code == 200
     bad = _raw(
-        sim, "/Patient", _headers(Interaction.SEARCH_PATIENT, **overrides), identifier=f"{c.NHS_NUMBER_SYSTEM}|{ALICE}"
+        sim,
+        "/Patient",
+        _headers(Interaction.SEARCH_PATIENT, sim.base_url, **overrides),
+        identifier=f"{c.NHS_NUMBER_SYSTEM}|{ALICE}",
     )
     assert bad.status_code == status
     assert _spine_code(bad) == (c.ACCESS_DENIED if status == 403 else c.BAD_REQUEST)
@@ -151,7 +156,7 @@ def test_simulator_refuses_windows_over_fourteen_days(sim: SimulatorServer) -> N
         "end": f"le{(start + dt.timedelta(days=20)).isoformat()}",
         "searchFilter": f"{c.ODS_SYSTEM}|X26",
     }
-    response = _raw(sim, "/Slot", _headers(Interaction.SEARCH_SLOTS), **params)
+    response = _raw(sim, "/Slot", _headers(Interaction.SEARCH_SLOTS, sim.base_url), **params)
     assert response.status_code == 422 and _spine_code(response) == c.INVALID_PARAMETER
 
 
@@ -196,9 +201,8 @@ def test_double_booking_is_refused(system: GPConnectClinicalSystem) -> None:
 
 def _direct_book_body(system: GPConnectClinicalSystem, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     slot = system.search_slots(SlotQuery(NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=8)))[0]
-    from patient_online.domain.patients import PatientRef
 
-    body = system._appointment_body(PatientRef("A20047", ALICE, "1"), slot, "reason")
+    body = system._appointment_body("1", slot, "reason")
     body["start"], body["end"] = start.isoformat(), end.isoformat()
     return body
 

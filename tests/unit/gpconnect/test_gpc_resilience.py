@@ -81,6 +81,10 @@ class Flaky:
         self._call("cancel_request")
         raise AssertionError("not reached in these tests")
 
+    def amend(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
+        self._call("amend")
+        raise AssertionError("not reached in these tests")
+
     def list_requests(self, patient: PatientRef) -> list[RepeatRequest]:
         self._call("list_requests")
         return []
@@ -120,6 +124,7 @@ WRITES = {
     "cancel": lambda s: s.cancel(PATIENT, "1", "reason"),
     "request_repeats": lambda s: s.request_repeats(PATIENT, ["a"], "", "", "key"),
     "cancel_request": lambda s: s.cancel_request(PATIENT, "r"),
+    "amend": lambda s: s.amend(PATIENT, "1", "new reason"),  # an optional port, still a write
 }
 
 
