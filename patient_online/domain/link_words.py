@@ -76,8 +76,8 @@ def link_words(
             else f"Slow: calls are failing{since}. Patients may be asked to try again later.",
         )
     if last_ok is not None:
-        return LinkWords(LinkStatus.CONNECTED, f"Connected. Last answered at {_clock(last_ok)}.")
-    return LinkWords(LinkStatus.CONNECTED, "Connected.")
+        return LinkWords(LinkStatus.CONNECTED, f"Patients' requests reach it. Last answered at {_clock(last_ok)}.")
+    return LinkWords(LinkStatus.CONNECTED, "Patients' requests reach it.")
 
 
 def words_for(state: LinkState, now: dt.datetime) -> LinkWords:

@@ -13,7 +13,7 @@ SUMMER = dt.datetime(2026, 7, 2, 11, 0, tzinfo=dt.UTC)  # 12:00 in London (BST)
 
 def test_an_embedded_system_is_connected() -> None:
     words = words_for(LinkState(ok=True, detail="circuit closed; embedded"), NOW)
-    assert (words.status, words.sentence, words.tag) == (LinkStatus.CONNECTED, "Connected.", "green")
+    assert (words.status, words.sentence, words.tag) == (LinkStatus.CONNECTED, "Patients' requests reach it.", "green")
     assert "circuit" not in words.sentence and "embedded" not in words.sentence
 
 
@@ -37,7 +37,7 @@ def test_failing_calls_behind_a_closed_circuit_are_slow() -> None:
 
 def test_a_last_success_is_shown_and_a_time_later_than_now_is_yesterdays() -> None:
     words = words_for(LinkState(ok=True, detail="circuit closed; GP Connect: last call succeeded at 10:40:00 UTC"), NOW)
-    assert words.sentence == "Connected. Last answered at 10:40."
+    assert words.sentence == "Patients' requests reach it. Last answered at 10:40."
     late = words_for(LinkState(ok=False, detail="GP Connect: last call failed at 23:50:00 UTC"), NOW)
     assert late.status is LinkStatus.NOT_CONNECTED and "since 23:50" in late.sentence
 
