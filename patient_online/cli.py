@@ -139,6 +139,17 @@ def practice_add(ods_code: str, name: str, phone: str, address: str) -> None:
     click.echo(f"Added {practice.ods_code} {practice.name}.")
 
 
+def adapter_options(options: tuple[str, ...]) -> dict[str, str]:
+    """Adapter options given on the command line as ``--option name=value``."""
+    raw = {}
+    for item in options:
+        if "=" not in item:
+            raise click.ClickException(f"Give options as name=value, not '{item}'.")
+        key, value = item.split("=", 1)
+        raw[key.strip()] = value.strip()
+    return raw
+
+
 @practice_cli.command("set-adapter")
 @click.argument("ods_code")
 @click.argument("adapter")
@@ -149,12 +160,7 @@ def practice_set_adapter(ods_code: str, adapter: str, options: tuple[str, ...]) 
     from .services import practices
     from .wiring import uow_factory
 
-    raw = {}
-    for item in options:
-        if "=" not in item:
-            raise click.ClickException(f"Give options as name=value, not '{item}'.")
-        key, value = item.split("=", 1)
-        raw[key.strip()] = value.strip()
+    raw = adapter_options(options)
     try:
         practice = practices.set_adapter(uow_factory()(db.session), ods_code, adapter, raw, actor_id=None)
     except DomainError as exc:

@@ -19,6 +19,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .cli import adapter_options
 from .extensions import db
 
 LONDON = ZoneInfo("Europe/London")
@@ -69,12 +70,7 @@ def migrate(
     if len(chosen) + (1 if target else 0) != 1:
         raise click.UsageError("Choose one step: --plan, --dry-run, --freeze, --cut-over, --match, --rollback, --done.")
     uow = uow_factory()(db.session)
-    raw = {}
-    for item in options:
-        if "=" not in item:
-            raise click.ClickException(f"Give options as name=value, not '{item}'.")
-        key, value = item.split("=", 1)
-        raw[key.strip()] = value.strip()
+    raw = adapter_options(options)
     try:
         if target:
             if not start or not end:

@@ -301,6 +301,18 @@ class AccountView:
     suspended_reason: str
     user_id: int = 0  # the account itself (closing it), beside the link (suspending it)
 
+    @classmethod
+    def of(cls, link: AccountLink) -> AccountView:
+        return cls(
+            id=link.id,
+            email=link.user.email,
+            linked_at=link.linked_at,
+            method=link.method,
+            status=AccountLinkStatus(link.status),
+            suspended_reason=link.suspended_reason,
+            user_id=link.user_id,
+        )
+
 
 @dataclass(frozen=True)
 class ProxyView:
@@ -442,18 +454,7 @@ def patient_page(uow: AbstractUnitOfWork, staff: User, practice: Practice, patie
             select(AccountLink).where(AccountLink.patient_id == patient.id).options(joinedload(AccountLink.user))
         )
     )
-    links = [
-        AccountView(
-            id=link.id,
-            email=link.user.email,
-            linked_at=link.linked_at,
-            method=link.method,
-            status=AccountLinkStatus(link.status),
-            suspended_reason=link.suspended_reason,
-            user_id=link.user_id,
-        )
-        for link in link_rows
-    ]
+    links = [AccountView.of(link) for link in link_rows]
     proxies = [
         _proxy_view(p)
         for p in session.scalars(
@@ -584,15 +585,7 @@ def account_of_patient(
         raise NotFound("We could not find that account at your practice.")
     found = AccountToChange(
         patient=summary(patient),
-        account=AccountView(
-            id=link.id,
-            email=link.user.email,
-            linked_at=link.linked_at,
-            method=link.method,
-            status=AccountLinkStatus(link.status),
-            suspended_reason=link.suspended_reason,
-            user_id=link.user_id,
-        ),
+        account=AccountView.of(link),
     )
     uow.commit()
     return found
