@@ -45,8 +45,10 @@ run: seed
 	@echo "Serving on http://127.0.0.1:$(PORT) – sign in with an account above (demo-accounts.json has them all)."
 	@echo "Current 6-digit code for a TOTP secret:  $(BIN)/flask demo code SECRET"
 	@echo "Emails and text messages the demo sends: http://127.0.0.1:$(PORT)/demo-system/messages"
-	@# The outbox worker (messages, reminders, queued writes) runs beside the server and stops with it.
-	@$(BIN)/flask outbox run --interval 2 & worker=$$!; \
+	@# The outbox worker (messages, reminders, earlier-appointment offers, queued writes) runs beside the server
+	@# and stops with it. Messages link to pages of this server.
+	@export PATIENT_ONLINE_SERVICE_URL=$${PATIENT_ONLINE_SERVICE_URL:-http://127.0.0.1:$(PORT)}; \
+	  $(BIN)/flask outbox run --interval 2 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 

@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warm-up", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=20)
     parser.add_argument("--serve-simulator", nargs=2, metavar=("PORT", "PATIENTS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_simulator:

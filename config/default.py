@@ -87,13 +87,21 @@ ADAPTER_BREAKER_COOL_DOWN = 30.0
 # The slots page may show a practice's free slots as they were this many seconds ago (per process; booking
 # always checks the slot again). 0 searches the clinical system for every page.
 SLOT_SEARCH_CACHE_SECONDS = 10.0
+# The pages for finding a time may show the patient's own appointments (left out of the times offered, and counted
+# for the maximum) as read this many seconds ago: per process, per patient, forgotten when the gateway books,
+# cancels or amends for them (in every process, through Redis when REDIS_URL is set); booking always reads them
+# afresh. 0 reads them for every page.
+FINDING_APPOINTMENTS_MEMORY_SECONDS = 30.0
 # One time budget per request (and per call made outside a request) for everything it asks of clinical systems:
 # timeouts shrink to the time left, retries stop when it is spent, then the patient is told the practice's system
 # is slow and nothing was changed. With REDIS_URL set, circuit breakers are shared by every worker and node.
 CLINICAL_PAGE_BUDGET_SECONDS = 8.0
 # At most this many calls at once to one practice's system per worker process (0: no limit), so that a slow
-# practice cannot take every thread; a call that finds no place within a second gets "slow or unavailable".
-ADAPTER_MAX_CALLS_PER_PRACTICE = 4
+# practice cannot take every thread: under a third of a worker's threads (config/gunicorn.conf.py, 20).
+ADAPTER_MAX_CALLS_PER_PRACTICE = 6
+# A call that finds no place within this many seconds gets "slow or unavailable": short, as a request waiting
+# for a place holds a thread too.
+ADAPTER_PLACE_WAIT_SECONDS = 0.5
 
 # GP Connect: who this gateway is in every request's token (GP Connect's audit rules forbid default user names).
 # Production must set every one of the identity settings (the adapter refuses to be built otherwise); elsewhere an

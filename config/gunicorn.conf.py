@@ -22,8 +22,13 @@ bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count())
 worker_class = "gthread"
 # Threads per worker: enough to keep a core busy while some requests wait on the database or a clinical
-# system; each thread may hold a database connection, so workers x threads <= the pool (10 + 10 overflow).
-threads = _int("GUNICORN_THREADS", 8)
+# system, and enough that a practice whose link has slowed leaves most of them to the other practices. A slow
+# practice holds at most ADAPTER_MAX_CALLS_PER_PRACTICE threads in calls (6: under a third of 20) plus the
+# few waiting up to ADAPTER_PLACE_WAIT_SECONDS (0.5 s) for a place; keep that limit a small share of the
+# threads when changing either. A thread waiting on a clinical system costs little (it holds no database
+# connection during the call), but a thread may hold one of its worker's database connections, so threads <=
+# the pool (10 + 10 overflow per worker), and workers x 20 within PostgreSQL's max_connections (100 by default).
+threads = _int("GUNICORN_THREADS", 20)
 # Waiting connections per worker before the kernel refuses new ones.
 backlog = _int("GUNICORN_BACKLOG", 2048)
 # A request is cut off after this long; a clinical-system call times out well before (ADAPTER_READ_TIMEOUT).

@@ -1,6 +1,7 @@
 """`flask --app app outbox run`: the worker that delivers, exactly once, every email and text message (security
-codes first) and the writes queued for clinical systems, and sends appointment reminders as they fall due.
-`flask reminders run` sends the reminders that are due now, once."""
+codes first) and the writes queued for clinical systems, sends appointment reminders as they fall due, and offers
+freed times to the patients waiting for an earlier appointment. `flask reminders run` sends the reminders that are
+due now, once; `flask waitlist run` makes one round of offers."""
 
 from __future__ import annotations
 
@@ -18,17 +19,20 @@ from flask.cli import AppGroup
 
 from .extensions import db
 from .services.outbox import DeliveryReport, Outcome
+from .services.waitlist import WaitlistReport
 from .wiring import uow_factory
 
 log = logging.getLogger("patient_online.outbox")
 outbox_cli = AppGroup("outbox", help="The durable outbox: messages to people, writes for clinical systems.")
 reminders_cli = AppGroup("reminders", help="Appointment reminders.")
+waitlist_cli = AppGroup("waitlist", help="Earlier appointments: offer freed times to the patients waiting for them.")
 REMINDERS_EVERY = 60.0  # seconds between the worker's looks for reminders that are due
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(waitlist_cli)
 
 
 def _send_reminders() -> str:
@@ -38,6 +42,22 @@ def _send_reminders() -> str:
         return str(reminders.send_due_reminders(uow_factory()(db.session)))
     finally:
         db.scoped.remove()
+
+
+def _offer_earlier_times() -> WaitlistReport:
+    from .services import waitlist
+
+    try:
+        return waitlist.run(uow_factory()(db.session))
+    finally:
+        db.scoped.remove()
+
+
+@waitlist_cli.command("run")
+def waitlist_run() -> None:
+    """One round: end holds that ran out, and offer free times to the first patient waiting for each (safe to
+    run on several workers and nodes at once)."""
+    click.echo(_offer_earlier_times())
 
 
 @reminders_cli.command("run")
@@ -98,6 +118,12 @@ def outbox_run(once: bool, interval: float, worker_id: str | None, lease: float)
                 click.echo(f"outbox worker {worker}: {report}")
         finally:
             db.scoped.remove()
+        try:  # cheap when nobody is waiting; a practice's book is searched only when its look is due
+            offers = _offer_earlier_times()
+            if offers.anything_done:
+                click.echo(f"outbox worker {worker}: {offers}")
+        except Exception as exc:
+            log.exception("waitlist error", extra={"fields": {"worker": worker, "error_type": type(exc).__name__}})
         if once:
             break
         if time.monotonic() >= reminders_due and not stop.is_set():  # `flask reminders run` does this on its own

@@ -17,6 +17,7 @@ from patient_online.domain.identity import IdentityProvider
 from patient_online.domain.ports import ClinicalSystem
 from patient_online.extensions import db
 from patient_online.services import system_ids
+from patient_online.services.appointment_memory import PatientAppointmentMemory, RedisChanges
 from patient_online.services.clinical import ClinicalSystems
 from patient_online.services.notify import notifier_from
 from patient_online.services.slot_cache import SlotSearchCache
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
+    appointments = _appointment_memory(app)
     systems = ClinicalSystems.with_breakers(
         {
             "session_factory": db.new_session,
@@ -40,16 +42,27 @@ def init_app(app: Flask) -> None:
         redis_url=str(app.config.get("REDIS_URL") or ""),
         budget=float(app.config["CLINICAL_PAGE_BUDGET_SECONDS"]),
         max_calls=int(app.config.get("ADAPTER_MAX_CALLS_PER_PRACTICE", 0)),
+        place_wait=float(app.config["ADAPTER_PLACE_WAIT_SECONDS"]),
+        changed=appointments.forget,
     )
     app.extensions["clinical_systems"] = systems
     _init_page_deadline(app)
     app.extensions["uow_factory"] = UnitOfWorkFactory(
         clinical_systems=systems,
-        slot_cache=SlotSearchCache(float(app.config["SLOT_SEARCH_CACHE_SECONDS"])),
+        slot_cache=SlotSearchCache(float(app.config["SLOT_SEARCH_CACHE_SECONDS"]), appointments=appointments),
         notifier=lambda: notifier_from(app.config),
         settings=app.config,
     )
     app.after_request(_send_security_codes_now)
+
+
+def _appointment_memory(app: Flask) -> PatientAppointmentMemory:
+    """The finding pages' memory of patients' own appointments; with Redis, a change made by any process is seen
+    by every other at once."""
+    seconds = float(app.config["FINDING_APPOINTMENTS_MEMORY_SECONDS"])
+    redis_url = str(app.config.get("REDIS_URL") or "")
+    changes = RedisChanges(redis_url, seconds) if redis_url and seconds > 0 else None
+    return PatientAppointmentMemory(seconds, changes=changes)
 
 
 def _send_security_codes_now(response: Response) -> Response:

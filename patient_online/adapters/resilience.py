@@ -354,6 +354,8 @@ class _OutOfTime(stop_base):
 
 # Optional port methods that change something at the practice: never retried (a retry could do it twice).
 _OPTIONAL_WRITES = frozenset({"amend"})
+# Those that change a patient's appointments (their first argument is the patient).
+_APPOINTMENT_WRITES = frozenset({"amend"})
 
 
 class ResilientClinicalSystem:
@@ -371,6 +373,7 @@ class ResilientClinicalSystem:
         sleep: Callable[[float], None] = time.sleep,
         budget: float | None = None,
         bulkheads: Bulkheads | None = None,
+        changed: Callable[[PatientRef], None] | None = None,
     ) -> None:
         self.inner = inner
         self.name: str = inner.name
@@ -382,6 +385,7 @@ class ResilientClinicalSystem:
         self._sleep = sleep
         self.budget = budget
         self.bulkheads = bulkheads
+        self.changed = changed
 
     @contextmanager
     def _budget(self) -> Iterator[None]:
@@ -434,6 +438,15 @@ class ResilientClinicalSystem:
         with self._budget():
             return self._guarded(call)
 
+    def _change(self, patient: PatientRef, call: Callable[[], T]) -> T:
+        """A write to the patient's appointments: whatever remembers them is told, even when the call failed
+        (it may have gone through all the same)."""
+        try:
+            return self._write(call)
+        finally:
+            if self.changed is not None:
+                self.changed(patient)
+
     # reads
     def find_patient(self, nhs_number: str) -> Demographics | None:
         """The patient, retried on a flaky link."""
@@ -462,11 +475,11 @@ class ResilientClinicalSystem:
     # writes: never retried here
     def book(self, patient: PatientRef, slot_id: str, reason: str, idempotency_key: str) -> Appointment:
         """Book once; a failure is reported, not retried."""
-        return self._write(lambda: self.inner.book(patient, slot_id, reason, idempotency_key))
+        return self._change(patient, lambda: self.inner.book(patient, slot_id, reason, idempotency_key))
 
     def cancel(self, patient: PatientRef, appointment_id: str, reason: str) -> Appointment:
         """Cancel once; a failure is reported, not retried."""
-        return self._write(lambda: self.inner.cancel(patient, appointment_id, reason))
+        return self._change(patient, lambda: self.inner.cancel(patient, appointment_id, reason))
 
     def request_repeats(
         self,
@@ -504,6 +517,8 @@ class ResilientClinicalSystem:
         attribute = getattr(self.inner, name)
         if not callable(attribute):
             return attribute
+        if name in _APPOINTMENT_WRITES:
+            return lambda patient, *args, **kwargs: self._change(patient, lambda: attribute(patient, *args, **kwargs))
         through = self._write if name in _OPTIONAL_WRITES else self._read
         return lambda *args, **kwargs: through(lambda: attribute(*args, **kwargs))
 
@@ -521,6 +536,10 @@ def resilient(
     breakers: Breakers | None = None,
     budget: float | None = None,
     bulkheads: Bulkheads | None = None,
+    changed: Callable[[PatientRef], None] | None = None,
 ) -> ClinicalSystem:
-    """Wrap an adapter for a practice; the composition root calls this for every adapter it builds."""
-    return ResilientClinicalSystem(inner, practice_ods, breakers=breakers, budget=budget, bulkheads=bulkheads)
+    """Wrap an adapter for a practice; the composition root calls this for every adapter it builds. ``changed``
+    is told of every booking, cancellation and amendment made for a patient (see appointment_memory)."""
+    return ResilientClinicalSystem(
+        inner, practice_ods, breakers=breakers, budget=budget, bulkheads=bulkheads, changed=changed
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 from .access import Service
 from .record import EARLIEST_PROSPECTIVE_START, RecordLevel
+from .waitlist import DEFAULT_HOLD_MINUTES, HOLD_MINUTES_RANGE
 
 MESSAGE_MAX_LENGTH = 300
 REASON_MAX_LENGTH = 500
@@ -72,6 +73,15 @@ LIMITS: dict[str, Limit] = {
         "Maximum note length cannot be negative. Enter 0 if patients cannot add a note",
         "Maximum note length must be 1000 characters or fewer",
     ),
+    "waitlist_hold_minutes": Limit(
+        HOLD_MINUTES_RANGE[0],
+        HOLD_MINUTES_RANGE[1],
+        "minutes",
+        f"An offer must be held for {HOLD_MINUTES_RANGE[0]} minutes or more, so patients have time to read the "
+        "message and accept it",
+        f"An offer must be held for {HOLD_MINUTES_RANGE[1]} minutes or fewer, or a freed time could go unused "
+        "while it waits",
+    ),
 }
 
 LABELS = {
@@ -85,6 +95,8 @@ LABELS = {
     "max_note_length": "Maximum note length",
     "never_online": "Medicines never orderable online",
     "record_access_start": "Earliest date of record entries shown",
+    "waitlist_enabled": "Freed times offered to patients waiting for an earlier appointment",
+    "waitlist_hold_minutes": "How long an offer is held (minutes)",
 }
 
 
@@ -102,6 +114,8 @@ class PracticeRules:
     max_note_length: int
     never_online: tuple[str, ...]
     record_access_start: dt.date
+    waitlist_enabled: bool = False  # earlier appointments: freed times offered to patients waiting
+    waitlist_hold_minutes: int = DEFAULT_HOLD_MINUTES
 
     def changes_from(self, old: PracticeRules) -> dict[str, tuple[object, object]]:
         """The fields that really differ from ``old``, as (old, new) pairs.

@@ -14,6 +14,7 @@ from .practice import Pharmacy, Practice, ServiceSwitch
 from .reception import HandledMessage
 from .system_ids import PatientSystemId
 from .system_migration import MigrationPatient, SystemMigration
+from .waitlist import SlotOffer, WaitlistEntry, WaitlistLook
 
 __all__ = [
     "AccountClosure",
@@ -40,9 +41,12 @@ __all__ = [
     "PrescriptionOrder",
     "ProxyLink",
     "ServiceSwitch",
+    "SlotOffer",
     "StaffMembership",
     "SystemMigration",
     "User",
     "Verification",
+    "WaitlistEntry",
+    "WaitlistLook",
     "utcnow",
 ]

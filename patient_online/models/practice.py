@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from .base import Base, created, intpk, str_code, str_short, utcnow
 
@@ -45,6 +46,9 @@ class Practice(Base):
     # Proxy rules (design rule 18)
     proxy_review_age: Mapped[int] = mapped_column(Integer, default=11)
     proxy_notice_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Earlier appointments (the waitlist): whether patients may join it, and how long an offer is held.
+    waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    waitlist_hold_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
 
     switches: Mapped[list[ServiceSwitch]] = relationship(
         back_populates="practice", cascade="all, delete-orphan", order_by="ServiceSwitch.service"

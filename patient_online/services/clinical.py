@@ -12,6 +12,7 @@ from patient_online.adapters import deadline, registry
 from patient_online.adapters.registry import AdapterContext
 from patient_online.adapters.resilience import Bulkheads, breakers_for, resilient
 from patient_online.crypto import decrypt, encrypt
+from patient_online.domain.patients import PatientRef
 from patient_online.domain.ports import ClinicalSystem, LinkState
 from patient_online.models import Practice
 
@@ -42,13 +43,16 @@ class ClinicalSystems:
         redis_url: str = "",
         budget: float | None = None,
         max_calls: int = 0,
+        place_wait: float = 1.0,
+        changed: Callable[[PatientRef], None] | None = None,
     ) -> ClinicalSystems:
         """Systems behind circuit breakers (shared through Redis when ``redis_url`` is set); a call made outside
         any request's or job's deadline gets ``budget`` seconds of its own; with ``max_calls`` a practice's
-        system is called at most that many times at once from this process (a bulkhead)."""
+        system is called at most that many times at once from this process (a bulkhead), and a call waits at most
+        ``place_wait`` seconds for a place; ``changed`` is told of every change made to a patient's appointments."""
         breakers = breakers_for(redis_url, failure_threshold, cool_down)
-        bulkheads = Bulkheads(max_calls) if max_calls > 0 else None
-        return cls(services, lambda inner, ods: resilient(inner, ods, breakers, budget, bulkheads))
+        bulkheads = Bulkheads(max_calls, place_wait) if max_calls > 0 else None
+        return cls(services, lambda inner, ods: resilient(inner, ods, breakers, budget, bulkheads, changed))
 
     def override(self, practice_ods: str, system: ClinicalSystem | None) -> None:
         """Use ``system`` for one practice instead of its configured adapter (tests and fault drills)."""

@@ -21,6 +21,7 @@ from patient_online.domain.controls import (
 from patient_online.domain.errors import ClinicalSystemError, InputError, NotAllowed
 from patient_online.domain.link_words import LinkWords, words_for
 from patient_online.domain.record import RecordLevel
+from patient_online.domain.waitlist import DEFAULT_HOLD_MINUTES
 from patient_online.models import AuditEvent, Practice, ServiceSwitch, User
 
 from . import system_migration
@@ -168,6 +169,8 @@ def current_rules(practice: Practice) -> PracticeRules:
         max_note_length=practice.max_note_length,
         never_online=clean_list(list(practice.never_online or ())),
         record_access_start=practice.record_access_start,
+        waitlist_enabled=bool(practice.waitlist_enabled),
+        waitlist_hold_minutes=practice.waitlist_hold_minutes or DEFAULT_HOLD_MINUTES,  # unset until first saved
     )
 
 

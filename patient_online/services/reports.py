@@ -42,6 +42,7 @@ from patient_online.models import (
     Verification,
 )
 
+from . import waitlist
 from .access import flags_from
 from .controls import SwitchView, contract_shortfalls, require_manager
 from .unit_of_work import AbstractUnitOfWork
@@ -111,6 +112,8 @@ class UptakeReport:
     clinical: ClinicalFigures | None
     gateway_flag_counts: dict[str, int]
     shortfalls: list[SwitchView]
+    earlier_offered: int = 0  # earlier-appointment offers made in the period
+    earlier_filled: int = 0  # of which accepted: slots filled by offers
 
     @property
     def list_size(self) -> int | None:
@@ -241,6 +244,7 @@ def uptake_report(uow: AbstractUnitOfWork, practice: Practice, actor: User, peri
         )
     )
 
+    earlier_offered, earlier_filled = waitlist.figures(uow, practice.id, start, end)
     shortfalls = contract_shortfalls(uow, practice)
     name, ods, slot_types = practice.name, practice.ods_code, tuple(practice.online_slot_types or ())
     system = uow.clinical(practice)
@@ -266,6 +270,8 @@ def uptake_report(uow: AbstractUnitOfWork, practice: Practice, actor: User, peri
         clinical=figures,
         gateway_flag_counts=gateway_flags,
         shortfalls=shortfalls,
+        earlier_offered=earlier_offered,
+        earlier_filled=earlier_filled,
     )
 
 
@@ -368,6 +374,14 @@ def report_rows(report: UptakeReport) -> list[tuple[str, str, str]]:
             "Slots of types bookable online",
             str(c.online_type_slots) if c else NOT_AVAILABLE,
             share(report.bookable_percent) + (" of all slots" if c else ""),
+        ),
+        ("Earlier appointments offered", str(report.earlier_offered), "Freed times offered to patients waiting"),
+        (
+            "Slots filled by earlier-appointment offers",
+            str(report.earlier_filled),
+            share(percent(report.earlier_filled, report.earlier_offered)) + " of offers accepted"
+            if report.earlier_offered
+            else "",
         ),
         (
             "Repeat prescription requests made online",

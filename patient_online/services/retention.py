@@ -34,7 +34,9 @@ from patient_online.models import (
     OneTimeCode,
     OutboxMessage,
     PrescriptionOrder,
+    SlotOffer,
     User,
+    WaitlistEntry,
 )
 
 from . import audit_chain
@@ -59,7 +61,8 @@ DEFAULTS: dict[str, Any] = {
 # and proxy_link (current access, ended ones kept as the practice's record), verification (append-only evidence of
 # identity checks, kept with the patient), linkage_letter (hashed keys, expire), staff_membership, patient_system_id,
 # contact_preference (removed with a closed account's details), handled_message (goes with its outbox message),
-# system_migration_patient (kept with the practice's record of a change of clinical system).
+# system_migration_patient (kept with the practice's record of a change of clinical system), waitlist_look (one row
+# per practice, no personal data).
 KINDS: tuple[tuple[str, str], ...] = (
     ("audit_events", "audit events (views and changes)"),
     ("sign_in_history", "sign-in history"),
@@ -73,6 +76,8 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("prescription_orders", "old repeat prescription requests"),
     ("booking_records", "old appointment booking records"),
     ("appointment_reminders", "reminders of past appointments"),
+    ("slot_offers", "old earlier-appointment offers"),
+    ("waitlist_entries", "old earlier-appointment requests"),
 )
 
 
@@ -138,6 +143,21 @@ def run(uow: AbstractUnitOfWork, *, dry_run: bool = False) -> RetentionReport:
         "appointment_reminders": (
             AppointmentReminder,
             AppointmentReminder.starts_at < now - dt.timedelta(days=rules["messages_days"]),
+        ),
+        "slot_offers": (  # before their entries, which they belong to
+            SlotOffer,
+            and_(
+                SlotOffer.decided_at.is_not(None),
+                SlotOffer.decided_at < _years(now, rules["gateway_requests_years"]),
+            ),
+        ),
+        "waitlist_entries": (
+            WaitlistEntry,
+            and_(
+                WaitlistEntry.active_key.is_(None),
+                WaitlistEntry.ended_at < _years(now, rules["gateway_requests_years"]),
+                ~WaitlistEntry.id.in_(select(SlotOffer.entry_id)),
+            ),
         ),
     }
     cutoffs = {

@@ -13,6 +13,9 @@ last few seconds), so about 25 MB per worker at the very most; a search that fin
 
 When an entry has expired and several pages of the practice ask at once, one search is made and the others wait
 for its answer (within their request's deadline) instead of each asking the clinical system the same thing.
+
+The same pages also read the patient's own appointments: that personal memory is kept apart, per patient, in
+``appointments`` (see appointment_memory).
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ from patient_online.adapters import deadline
 from patient_online.domain.appointments import Slot, SlotQuery
 from patient_online.memo import TimedMemo
 
+from .appointment_memory import PatientAppointmentMemory
+
 Search = Callable[[SlotQuery], list[Slot]]
 
 
 class SlotSearchCache:
-    """Search results by practice and query, kept for ``seconds`` (0: not kept at all)."""
+    """Search results by practice and query, kept for ``seconds`` (0: not kept at all), and beside them the
+    memory of each patient's own appointments (``appointments``; none kept unless given)."""
 
-    def __init__(self, seconds: float, max_entries: int = 256, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        max_entries: int = 256,
+        clock: Callable[[], float] | None = None,
+        appointments: PatientAppointmentMemory | None = None,
+    ) -> None:
+        self.appointments = appointments if appointments is not None else PatientAppointmentMemory(0)
         self._memo: TimedMemo[tuple[str, SlotQuery], list[Slot]] = TimedMemo(
             seconds, max_entries, clock or time.monotonic
         )

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from patient_online.domain.errors import NotFound
+from patient_online.domain.waitlist import WEEKDAYS
 from patient_online.models import (
     AccountClosure,
     AccountLink,
@@ -39,8 +40,10 @@ from patient_online.models import (
     Practice,
     PrescriptionOrder,
     ProxyLink,
+    SlotOffer,
     User,
     Verification,
+    WaitlistEntry,
 )
 
 from .audit_chain import SIGN_IN_ACTIONS
@@ -58,6 +61,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("proxy_access_to_you", "People who can act for you"),
     ("appointments", "Appointments booked or changed through this service"),
     ("prescription_requests", "Repeat prescription requests made through this service"),
+    ("earlier_appointment_requests", "Requests to be offered an earlier appointment, and the offers made"),
     ("messages", "Messages we sent you"),
     ("activity", "Everything recorded about your account and record (the audit trail)"),
 )
@@ -279,6 +283,33 @@ def collect(uow: AbstractUnitOfWork, users: Sequence[User], patients: Sequence[P
             .order_by(AppointmentReminder.created_at)
         )
     ]
+    entries = list(
+        session.scalars(
+            select(WaitlistEntry).where(WaitlistEntry.patient_id.in_(patient_ids)).order_by(WaitlistEntry.created_at)
+        )
+    )
+    offers: dict[int, list[SlotOffer]] = {}
+    for offer in session.scalars(
+        select(SlotOffer).where(SlotOffer.entry_id.in_([e.id for e in entries])).order_by(SlotOffer.offered_at)
+    ):
+        offers.setdefault(offer.entry_id, []).append(offer)
+    earlier = [
+        {
+            "asked": e.created_at,
+            "type_of_appointment": e.slot_type or "any",
+            "days": [WEEKDAYS[int(d)] for d in e.weekdays or ()],
+            "times_of_day": list(e.parts or ()),
+            "until": e.until,
+            "instead_of_appointment": e.replacing_ref,
+            "status": e.status,
+            "ended": e.ended_at,
+            "offers": [
+                {"time_offered": o.slot_start, "offered": o.offered_at, "held_until": o.hold_until, "outcome": o.status}
+                for o in offers.get(e.id, [])
+            ],
+        }
+        for e in entries
+    ]
     preferences = list(session.scalars(select(ContactPreference).where(ContactPreference.user_id.in_(user_ids))))
     contact = [
         {
@@ -322,6 +353,7 @@ def collect(uow: AbstractUnitOfWork, users: Sequence[User], patients: Sequence[P
         "appointments": appointments,
         "prescription_requests": orders,
         "appointment_reminders": reminders,
+        "earlier_appointment_requests": earlier,
         "contact_preferences": contact,
         "messages": messages,
         "activity": activity,

@@ -201,6 +201,28 @@ def _book(walk: Walk) -> None:
     walk.submit_form(slot, re.escape(slot), reason="A cough")
 
 
+def _join_earlier_list(walk: Walk) -> None:
+    walk.submit_form("/appointments/earlier", "/appointments/earlier$")
+
+
+def _earlier_offer(walk: Walk) -> None:
+    """On the list, and offered a time by the worker's round (as ``flask outbox run`` makes it)."""
+    from patient_online.services import waitlist
+    from patient_online.wiring import uow_factory
+
+    _join_earlier_list(walk)
+    with walk.app.app_context():
+        waitlist.run(uow_factory(walk.app)(db.session))
+
+
+def _offer_id(walk: Walk) -> int:
+    from patient_online.models import SlotOffer
+
+    found = walk.ids(select(SlotOffer.id).where(SlotOffer.status == "held").order_by(SlotOffer.id))
+    assert found, "the worker made no earlier-appointment offer"
+    return int(found)
+
+
 def _order(walk: Walk) -> None:
     walk.submit_form("/prescriptions/order", "/prescriptions/order")
 
@@ -284,6 +306,22 @@ ROUTES: dict[str, Route] = {
         lambda w: w.first_link("/appointments", r"/appointments/(?!slots|book)[A-Za-z0-9-]+") + "/reason",
         data={"reason": "A cough and a temperature", "confirmed": "yes"},
         prepare=_book,
+    ),
+    "patient.earlier_appointments": Route(PATIENT, "/appointments/earlier"),
+    "patient.leave_earlier_list": Route(
+        PATIENT, "/appointments/earlier/leave", page="/appointments/earlier", prepare=_join_earlier_list
+    ),
+    "patient.accept_earlier_offer": Route(
+        PATIENT,
+        lambda w: f"/appointments/offers/{_offer_id(w)}/accept",
+        page=lambda w: f"/appointments/offers/{_offer_id(w)}",
+        prepare=_earlier_offer,
+    ),
+    "patient.decline_earlier_offer": Route(
+        PATIENT,
+        lambda w: f"/appointments/offers/{_offer_id(w)}/decline",
+        page=lambda w: f"/appointments/offers/{_offer_id(w)}",
+        prepare=_earlier_offer,
     ),
     "patient.order_post": Route(PATIENT, "/prescriptions/order", page="/prescriptions/order"),
     "patient.pharmacy_post": Route(

@@ -24,6 +24,7 @@ from patient_online.models import (
     PrescriptionOrder,
     ProxyLink,
     User,
+    WaitlistEntry,
 )
 
 PARENT = "parent.y02001@example.com"
@@ -95,6 +96,16 @@ def _give_them_one_of_everything(app: Any) -> dict[str, Any]:
                 ),
                 ContactPreference(
                     user_id=user.id, mobile="+447700900123", mobile_verified_at=now, channels={"appointments": "both"}
+                ),
+                WaitlistEntry(
+                    practice_id=patient.practice_id,
+                    patient_id=patient.id,
+                    user_id=user.id,
+                    weekdays=[0, 2],
+                    parts=["morning"],
+                    until=now.date() + dt.timedelta(days=14),
+                    status="ended",
+                    ended_at=now,
                 ),
             ]
         )

@@ -316,6 +316,7 @@ def _practice(session: Session, spec: DemoPractice) -> Practice:
             adapter_options={},
             online_slot_types=list(ONLINE_TYPES),
             never_online=["morphine", "diazepam", "pregabalin"],
+            waitlist_enabled=True,
         )
         session.add(practice)
         session.flush()

@@ -22,6 +22,7 @@ from .common import (
     check_limit,
     clinical,
     held,
+    not_held_for_another,
     offered_slot,
     rules_for,
     upcoming_of,
@@ -41,6 +42,7 @@ def prepare_booking(
     acting.require(Service.APPOINTMENTS)
     now = uow.now()
     rules = rules_for(acting.practice)
+    not_held_for_another(uow, acting, slot_id)
     system = clinical(uow, acting)
     upcoming = upcoming_of(system, acting, now)
     old = changeable(upcoming, replacing, rules, acting.practice, now) if replacing else None
@@ -64,6 +66,7 @@ def book_appointment(
     now = uow.now()
     practice = acting.practice
     rules = rules_for(practice)
+    not_held_for_another(uow, acting, slot_id)
     system = clinical(uow, acting)
     upcoming = upcoming_of(system, acting, now)
     mine = next((a for a in upcoming if a.slot.id == slot_id), None)

@@ -12,6 +12,7 @@ from patient_online.domain.appointments import (
 )
 from patient_online.domain.errors import ClinicalSystemUnavailable
 
+from .. import waitlist
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork
 from .common import call, clinical, describe, email, record, rules_for, slot_detail, whose
@@ -47,6 +48,7 @@ def cancel_appointment(uow: AbstractUnitOfWork, acting: Acting, appointment_id: 
         ) from None
     uow.join_writing()
     record(uow, acting, "appointment.cancelled", **slot_detail(cancelled), gave_reason=bool(reason))
+    waitlist.look_soon(uow, practice.id)  # the time is free: someone waiting may want it
     email(
         uow,
         acting,

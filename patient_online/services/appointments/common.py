@@ -130,6 +130,14 @@ def offered_slot(
     return slot
 
 
+def not_held_for_another(uow: AbstractUnitOfWork, acting: Acting, slot_id: str) -> None:
+    """Refuse a time held for another patient's earlier-appointment offer (see ``services/waitlist.py``)."""
+    from .. import waitlist
+
+    if waitlist.held_for_other(uow, acting.practice.id, slot_id, acting.patient.id):
+        raise SlotUnavailable("That time is no longer available. Choose another time.")
+
+
 def held(system: ClinicalSystem, acting: Acting, slot_id: str, now: dt.datetime) -> Appointment | None:
     """The patient's own booking of this slot, if an earlier attempt (a double submit) already took it."""
     try:

@@ -20,6 +20,7 @@ from patient_online.domain.appointments import (
     SlotQuery,
     group_by_day,
     in_time_order,
+    is_upcoming,
 )
 from patient_online.domain.ports import ClinicalSystem
 
@@ -35,7 +36,6 @@ from .common import (
     limit_message,
     local_day,
     rules_for,
-    upcoming_of,
 )
 
 
@@ -204,11 +204,11 @@ def _search(
     )
     prefetched: dict[tuple[dt.date, dt.date], list[Slot]] = {}
     if ahead is None:
-        upcoming = upcoming_of(system, acting, now)
+        upcoming = _upcoming(uow, system, acting, now)
     else:
         days = ahead(search)
         upcoming, prefetched[days] = uow.clinical_systems.concurrently(
-            practice, lambda: upcoming_of(system, acting, now), lambda: search.search_book(*days)
+            practice, lambda: _upcoming(uow, system, acting, now), lambda: search.search_book(*days)
         )
     old: Appointment | None = None
     if replacing is not None:
@@ -222,6 +222,13 @@ def _search(
         replacing=old,
         prefetched=prefetched,
     )
+
+
+def _upcoming(uow: AbstractUnitOfWork, system: ClinicalSystem, acting: Acting, now: dt.datetime) -> list[Appointment]:
+    """The patient's upcoming appointments, as read in the last few seconds for these pages only (booking,
+    cancelling and rescheduling read them afresh): see appointment_memory."""
+    read = uow.slot_cache.appointments.appointments(acting.ref, lambda: system.list_appointments(acting.ref, now))
+    return [a for a in read if is_upcoming(a, now)]
 
 
 def _week_from(day: dt.date | None) -> Days:

@@ -100,6 +100,10 @@ def cancel_delivered(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:
         f"Your appointment ({when}) is now cancelled.",
         via="outbox",
     )
+    from .. import waitlist
+
+    practice_id = uow.session.get_one(Patient, message.payload["patient_id"]).practice_id
+    waitlist.look_soon(uow, practice_id)  # the time is free: someone waiting may want it
 
 
 def cancel_failed(uow: AbstractUnitOfWork, message: OutboxMessage) -> None:

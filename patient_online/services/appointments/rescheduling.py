@@ -17,6 +17,7 @@ from patient_online.domain.appointments import (
 )
 from patient_online.domain.errors import ClinicalSystemUnavailable, SlotUnavailable
 
+from .. import waitlist
 from ..access import Acting
 from ..unit_of_work import AbstractUnitOfWork, TransactionStillOpen
 from . import recording
@@ -28,6 +29,7 @@ from .common import (
     describe,
     email,
     held,
+    not_held_for_another,
     offered_slot,
     record,
     rules_for,
@@ -66,6 +68,7 @@ def reschedule_appointment(
     now = uow.now()
     practice = acting.practice
     rules = rules_for(practice)
+    not_held_for_another(uow, acting, slot_id)
     system = clinical(uow, acting)
     appointments = system.list_appointments(acting.ref, now)
     upcoming = [a for a in appointments if is_upcoming(a, now)]
@@ -107,6 +110,7 @@ def reschedule_appointment(
         uow.commit()
         return RescheduleOutcome(new=new, old=old, old_cancelled=True)  # a twin request recorded it
     record(uow, acting, "appointment.rescheduled", **slot_detail(new), **slot_detail(old, "old_"))
+    waitlist.look_soon(uow, practice.id)  # the old time is free: someone waiting may want it
     email(
         uow,
         acting,

@@ -1,4 +1,5 @@
-"""/manage/rules: the practice's rules for appointments, repeat prescriptions and record access (rules 6-8)."""
+"""/manage/rules: the practice's rules for appointments (earlier appointments too), repeat prescriptions and record
+access (rules 6-8)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ NUMBERS = {
     "cancellation_cutoff_hours": "Cancellation cutoff must be a whole number of hours, like 24",
     "turnaround_working_days": "Turnaround must be a whole number of working days, like 2",
     "max_note_length": "Maximum note length must be a whole number of characters, like 300",
+    "waitlist_hold_minutes": "How long an offer is held must be a whole number of minutes, like 15",
 }
+# A form rendered before these fields existed does not send them: the practice's value stands (an open tab, a
+# script). The radio keeps its shown value by itself; a number left out is not the same as a number cleared.
+KEPT_WHEN_ABSENT = frozenset({"waitlist_hold_minutes"})
 
 
 class RulesForm(Form):
@@ -42,14 +47,32 @@ class RulesForm(Form):
     record_access_start = DateParts(
         "Earliest date of record entries shown", required_message="Enter the earliest date of record entries shown"
     )
+    waitlist_enabled = RadioField(
+        "Offer freed times to patients waiting for an earlier appointment?",
+        choices=[("yes", "Yes"), ("no", "No")],
+        validate_choice=False,
+    )
+    waitlist_hold_minutes = StringField("How long an offer is held (minutes)")
 
     def validate_cancellation_allowed(self, field: Field) -> None:
         if field.data not in ("yes", "no"):
             raise ValidationError("Choose whether patients can cancel online")
 
+    def validate_waitlist_enabled(self, field: Field) -> None:
+        if field.data not in ("yes", "no"):
+            raise ValidationError("Choose whether to offer freed times to patients waiting for an earlier appointment")
 
-def _whole(form: RulesForm, name: str) -> int:
+
+def _sent(field: Field) -> bool:
+    """Whether the submitted form had the field at all."""
+    return bool(field.raw_data)
+
+
+def _whole(form: RulesForm, name: str, current: PracticeRules) -> int:
     field = getattr(form, name)
+    if name in KEPT_WHEN_ABSENT and not _sent(field):
+        field.data = str(getattr(current, name))
+        return int(getattr(current, name))
     text = (field.data or "").strip()
     try:
         return int(text)
@@ -70,6 +93,8 @@ def _data(rules: PracticeRules) -> dict[str, object]:
         "max_note_length": str(rules.max_note_length),
         "never_online": "\n".join(rules.never_online),
         "record_access_start": rules.record_access_start,
+        "waitlist_enabled": "yes" if rules.waitlist_enabled else "no",
+        "waitlist_hold_minutes": str(rules.waitlist_hold_minutes),
     }
 
 
@@ -81,11 +106,12 @@ def rules() -> Response | str | tuple[str, int]:
     form.online_slot_types.choices = [(name, name) for name in page.offered.names]
     if form.is_submitted():
         valid = form.validate()
-        numbers = {name: _whole(form, name) for name in NUMBERS}
+        numbers = {name: _whole(form, name, current) for name in NUMBERS}
         if valid and not any(getattr(form, name).errors for name in NUMBERS):
             wanted = PracticeRules(
                 online_slot_types=tuple(form.online_slot_types.data or ()),
                 cancellation_allowed=form.cancellation_allowed.data == "yes",
+                waitlist_enabled=form.waitlist_enabled.data == "yes",
                 never_online=clean_list(form.never_online.data or ""),
                 record_access_start=form.record_access_start.data or current.record_access_start,
                 **numbers,

@@ -40,4 +40,15 @@ def acting() -> Acting:
     return current
 
 
-from . import account, appointments, contact, home, link, my_data, prescriptions, proxy, record  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    account,
+    appointments,
+    contact,
+    earlier,
+    home,
+    link,
+    my_data,
+    prescriptions,
+    proxy,
+    record,
+)
