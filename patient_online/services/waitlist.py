@@ -743,7 +743,10 @@ def _look(uow: AbstractUnitOfWork, practice_id: int) -> int:
     offered_before: dict[int, set[str]] = defaultdict(set)
     live: set[str] = set()
     for entry_id, slot_id, status in uow.session.execute(
-        select(SlotOffer.entry_id, SlotOffer.slot_id, SlotOffer.status).where(SlotOffer.practice_id == practice_id)
+        # the offers of the people waiting now only: the practice's whole history is never needed here
+        select(SlotOffer.entry_id, SlotOffer.slot_id, SlotOffer.status).where(
+            SlotOffer.practice_id == practice_id, SlotOffer.entry_id.in_([e.id for e in entries])
+        )
     ).tuples():
         offered_before[entry_id].add(slot_id)
         if status in LIVE_OFFER:
