@@ -475,20 +475,30 @@ def _after_failure(uow: AbstractUnitOfWork, offer_id: int, status: OfferStatus) 
         if status == OfferStatus.HELD and offer.hold_until > uow.now():
             offer.status = OfferStatus.HELD.value
         else:
-            entry = uow.session.get_one(WaitlistEntry, offer.entry_id)
             _end_offer(offer, OfferStatus.GONE if status == OfferStatus.GONE else OfferStatus.EXPIRED, uow.now())
-            if entry.status == EntryStatus.OFFERED:
-                entry.status = EntryStatus.WAITING.value
-            uow.audit(
-                "waitlist.offer_ended",
-                actor_role="system",
-                patient_id=entry.patient_id,
-                practice_id=entry.practice_id,
-                offer_id=offer.id,
-                outcome=offer.status,
-            )
-            look_soon(uow, entry.practice_id)
+            _passed_on(uow, offer, "waitlist.offer_ended", outcome=offer.status)
     uow.commit()
+
+
+def _passed_on(uow: AbstractUnitOfWork, offer: SlotOffer, action: str, **details: Any) -> None:
+    """The offer ended without a booking (the worker or a failed booking ended it): its patient waits again, the
+    end is audited, and the practice's book is searched again for the next person. In the caller's transaction.
+    """
+    uow.session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == offer.entry_id, WaitlistEntry.status == EntryStatus.OFFERED.value)
+        .values(status=EntryStatus.WAITING.value)
+    )
+    entry = uow.session.get_one(WaitlistEntry, offer.entry_id, populate_existing=True)
+    uow.audit(
+        action,
+        actor_role="system",
+        patient_id=entry.patient_id,
+        practice_id=entry.practice_id,
+        offer_id=offer.id,
+        **details,
+    )
+    look_soon(uow, entry.practice_id)
 
 
 def decline_offer(uow: AbstractUnitOfWork, acting: Acting, offer_id: int) -> None:
@@ -637,21 +647,7 @@ def _expire_holds(uow: AbstractUnitOfWork) -> int:
         )
         if ended.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another worker ended it, or the patient accepted it just now
-        offer = uow.session.get_one(SlotOffer, offer_id, populate_existing=True)
-        uow.session.execute(
-            update(WaitlistEntry)
-            .where(WaitlistEntry.id == offer.entry_id, WaitlistEntry.status == EntryStatus.OFFERED.value)
-            .values(status=EntryStatus.WAITING.value)
-        )
-        entry = uow.session.get_one(WaitlistEntry, offer.entry_id, populate_existing=True)
-        uow.audit(
-            "waitlist.offer_expired",
-            actor_role="system",
-            patient_id=entry.patient_id,
-            practice_id=entry.practice_id,
-            offer_id=offer.id,
-        )
-        look_soon(uow, entry.practice_id)
+        _passed_on(uow, uow.session.get_one(SlotOffer, offer_id, populate_existing=True), "waitlist.offer_expired")
         expired += 1
     uow.commit()
     return expired

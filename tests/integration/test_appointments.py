@@ -31,6 +31,7 @@ from patient_online.extensions import db
 from patient_online.models import AuditEvent, Notification, Practice, User
 from patient_online.services import appointments as service
 from patient_online.services.access import Acting, acting_for
+from patient_online.services.unit_of_work import SystemClock
 from tests.fakes import FakeClinicalSystem
 
 PATIENT = "patient.y02001@example.com"
@@ -667,9 +668,15 @@ def test_a_queued_cancellation_the_practice_refuses_is_reported(
     assert last.template == "appointment_cancel_failed" and PHONE in last.body
 
 
-def test_slots_page_may_show_a_recent_search_but_booking_checks_again(client: Any, sign_in: Any, app: Any) -> None:
+def test_slots_page_may_show_a_recent_search_but_booking_checks_again(
+    client: Any, sign_in: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The slots page remembers a practice's search for a few seconds; a time taken elsewhere in that while
     (another node, the practice's own staff) is refused plainly, and a booking here refreshes the page."""
+    # The remembered search is keyed by the minute its window starts: hold the clock still so the pages below
+    # never fall either side of a minute's turn.
+    frozen = SystemClock().now()
+    monkeypatch.setattr(SystemClock, "now", lambda self: frozen)
     sign_in(PATIENT)
     taken_page, _at = first_slot_link(client)
     taken = unquote(taken_page.split("/")[3].split("?")[0])

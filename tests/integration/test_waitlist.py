@@ -317,6 +317,26 @@ def test_nobody_else_can_book_a_held_time(
     assert not waitlist.held_for_other(uow, practice.id, "FREED", first.patient.id)
 
 
+def test_the_slot_pages_leave_out_a_time_held_for_someone_else(
+    practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
+) -> None:
+    """Only the patient it is held for sees the held time; everyone else sees the rest of the book."""
+    first, second = queue_of_two(uow, session, clock)
+    cancel_at_gateway(uow, session, fake, FREED)
+    cancel_at_gateway(uow, session, fake, FREED_TOO)
+    waitlist.run(uow)  # FREED held for the first patient, FREED-TOO for the second
+    wednesday = FREED.start.date()
+
+    def shown(current: Acting) -> dict[str, set[str]]:
+        week = appointments.find_slots(uow, current, appointments.SlotFilter(start_day=wednesday))
+        day = appointments.find_times(uow, current, appointments.SlotFilter(), wednesday)
+        return {"week": {s.id for d in week.days for s in d.slots}, "day": {s.id for s in day.slots}}
+
+    assert shown(first) == {"week": {"FREED"}, "day": {"FREED"}}
+    assert shown(second) == {"week": {"FREED-TOO"}, "day": {"FREED-TOO"}}
+    assert shown(acting_as(session, CANCELLER)) == {"week": set(), "day": set()}
+
+
 def test_a_hold_not_taken_moves_to_the_next_patient_and_never_comes_back(
     practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
 ) -> None:

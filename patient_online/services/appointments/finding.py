@@ -24,6 +24,7 @@ from patient_online.domain.appointments import (
 )
 from patient_online.domain.ports import ClinicalSystem
 
+from .. import waitlist
 from ..access import Acting
 from ..slot_cache import SlotSearchCache
 from ..unit_of_work import AbstractUnitOfWork
@@ -122,6 +123,7 @@ class _Search:
     system: ClinicalSystem
     cache: SlotSearchCache
     mine: frozenset[str]  # slots the patient already holds: a recent search may still show them free
+    held: frozenset[str]  # slots held for other patients' earlier-appointment offers (see services/waitlist.py)
     others: int  # upcoming appointments that count towards the maximum
     limit: str
     replacing: Appointment | None
@@ -158,7 +160,9 @@ class _Search:
         found = self.prefetched.get((first, last))
         if found is None:
             found = self.search_book(first, last)
-        return [s for s in found if s.id not in self.mine and days_start <= s.start < days_end]
+        return [
+            s for s in found if s.id not in self.mine and s.id not in self.held and days_start <= s.start < days_end
+        ]
 
     def search_book(self, first: dt.date, last: dt.date) -> list[Slot]:
         """The book's free slots offered on those London days (the patient's own bookings not yet left out)."""
@@ -190,6 +194,7 @@ def _search(
     now = uow.now()
     practice = acting.practice
     rules = rules_for(practice)
+    held = waitlist.held_slot_ids(uow, practice.id, acting.patient.id)
     system = clinical(uow, acting)
     search = _Search(
         now=now,
@@ -198,6 +203,7 @@ def _search(
         system=system,
         cache=uow.slot_cache,
         mine=frozenset(),
+        held=held,
         others=0,
         limit="",
         replacing=None,
