@@ -125,6 +125,20 @@ class Stats:
         counted = [s.queries for s in self.samples if s.queries is not None and s.method == method]
         return max(counted) if counted else None
 
+    @classmethod
+    def pooled(cls, runs: Sequence[Stats]) -> Stats:
+        """Several measured windows of one journey as one: every request, over the windows' time together."""
+        return cls(
+            samples=[sample for run in runs for sample in run.samples],
+            errors=sum(run.errors for run in runs),
+            conflicts=sum(run.conflicts for run in runs),
+            journeys=sum(run.journeys for run in runs),
+            seconds=sum(run.seconds for run in runs),
+            client_cpu=sum(run.client_cpu for run in runs),
+            last_error=next((run.last_error for run in reversed(runs) if run.last_error), ""),
+            open=False,
+        )
+
 
 # One patient -------------------------------------------------------------------------------------------------
 FORM = "application/x-www-form-urlencoded"

@@ -4,7 +4,7 @@ print one table and write docs/benchmarks.md.
     python -m bench.run [--scales small,large] [--seconds 20] [--clients 32] [--fresh]
 
 For each scale: the data is generated (or reused when it is there and current), gunicorn starts with
-config/gunicorn.conf.py (2 workers x 8 threads here, max-requests off so each worker's peak memory can be
+config/gunicorn.conf.py (2 workers x 20 threads, its default, max-requests off so each worker's peak memory can be
 read), benchmark patients sign in through the real forms (measured apart: password hashing is slow on
 purpose), then every journey runs for a fixed time at 32 concurrent clients after a short warm-up, the
 minimal endpoint (/healthz) first as the stack's ceiling. SQL statements per request come from the app's
@@ -499,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warm-up", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=20)
     parser.add_argument("--journeys", default=",".join(load.JOURNEYS))
     parser.add_argument("--fresh", action="store_true", help="generate the data again")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.gpconnect_clients:
         from . import gpconnect
 
-        gpc_args = argparse.Namespace(**{**vars(args), "clients": args.gpconnect_clients})
+        gpc_args = argparse.Namespace(**{**vars(args), "clients": args.gpconnect_clients, "rounds": gpconnect.ROUNDS})
         text += "\n\n" + gpconnect.run(gpc_args)
     print("\n" + text)
     if not args.no_docs:

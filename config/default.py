@@ -99,8 +99,11 @@ CLINICAL_PAGE_BUDGET_SECONDS = 8.0
 # At most this many calls at once to one practice's system per worker process (0: no limit), so that a slow
 # practice cannot take every thread: under a third of a worker's threads (config/gunicorn.conf.py, 20).
 ADAPTER_MAX_CALLS_PER_PRACTICE = 6
-# A call that finds no place within this many seconds gets "slow or unavailable": short, as a request waiting
-# for a place holds a thread too.
+# A call that finds every place taken waits its turn while the practice's calls are quick (a busy practice on a
+# healthy link frees a place every fraction of a second). Once one of its calls has run ADAPTER_SLOW_CALL_SECONDS,
+# or they have been taking that long, a call that finds no place within ADAPTER_PLACE_WAIT_SECONDS gets "slow or
+# unavailable": short, as a request waiting for a place holds a thread too.
+ADAPTER_SLOW_CALL_SECONDS = 2.0
 ADAPTER_PLACE_WAIT_SECONDS = 0.5
 
 # GP Connect: who this gateway is in every request's token (GP Connect's audit rules forbid default user names).

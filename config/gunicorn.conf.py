@@ -24,7 +24,8 @@ worker_class = "gthread"
 # Threads per worker: enough to keep a core busy while some requests wait on the database or a clinical
 # system, and enough that a practice whose link has slowed leaves most of them to the other practices. A slow
 # practice holds at most ADAPTER_MAX_CALLS_PER_PRACTICE threads in calls (6: under a third of 20) plus the
-# few waiting up to ADAPTER_PLACE_WAIT_SECONDS (0.5 s) for a place; keep that limit a small share of the
+# few waiting up to ADAPTER_PLACE_WAIT_SECONDS (0.5 s) for a place once its calls are slow (a quick practice's
+# waits are short, as its places free every fraction of a second); keep that limit a small share of the
 # threads when changing either. A thread waiting on a clinical system costs little (it holds no database
 # connection during the call), but a thread may hold one of its worker's database connections, so threads <=
 # the pool (10 + 10 overflow per worker), and workers x 20 within PostgreSQL's max_connections (100 by default).

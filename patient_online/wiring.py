@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
         budget=float(app.config["CLINICAL_PAGE_BUDGET_SECONDS"]),
         max_calls=int(app.config.get("ADAPTER_MAX_CALLS_PER_PRACTICE", 0)),
         place_wait=float(app.config["ADAPTER_PLACE_WAIT_SECONDS"]),
+        slow_call=float(app.config["ADAPTER_SLOW_CALL_SECONDS"]),
         changed=appointments.forget,
     )
     app.extensions["clinical_systems"] = systems

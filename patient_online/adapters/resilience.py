@@ -295,22 +295,57 @@ class PracticeBusy(ClinicalSystemUnavailable):
     must not take every thread, or every other practice's patients would wait behind it."""
 
 
-class Bulkheads:
-    """At most ``limit`` calls at once to each practice's system from this process; a call waits at most
-    ``wait`` seconds (never past the request's deadline) for its turn, then fails with PracticeBusy."""
+class _Places:
+    """One practice's places in this process, and how its calls have been going."""
 
-    def __init__(self, limit: int = 4, wait: float = 1.0) -> None:
+    def __init__(self, limit: int) -> None:
+        self.gate = threading.BoundedSemaphore(limit)
+        self.lock = threading.Lock()
+        self.started: dict[int, float] = {}  # each call in progress (by a token) -> when it began
+        self.typical = 0.0  # a moving average of how long its calls take
+        self.next_token = 0
+
+    def moving(self, at: float, slow: float) -> bool:
+        """Whether its calls are finishing quickly: none in progress for ``slow`` seconds, and recent ones quick."""
+        with self.lock:
+            oldest = min(self.started.values(), default=at)
+            return self.typical < slow and at - oldest < slow
+
+    def begin(self, at: float) -> int:
+        with self.lock:
+            self.next_token += 1
+            self.started[self.next_token] = at
+            return self.next_token
+
+    def end(self, token: int, at: float) -> None:
+        with self.lock:
+            took = at - self.started.pop(token)
+            self.typical = took if not self.typical else 0.7 * self.typical + 0.3 * took
+
+
+class Bulkheads:
+    """At most ``limit`` calls at once to each practice's system from this process.
+
+    A call that finds every place taken waits its turn while the practice's calls are finishing quickly (a
+    busy practice on a healthy link: its places free every fraction of a second), up to the request's deadline
+    or, without one, ``slow`` seconds. Once its calls are slow (one has been running ``slow`` seconds, or they
+    have been taking that long), a call waits at most ``wait`` seconds, then fails with PracticeBusy: a request
+    waiting for a place holds a thread, and a slow practice must not take them all.
+    """
+
+    def __init__(self, limit: int = 4, wait: float = 1.0, slow: float = 2.0) -> None:
         self.limit = limit
         self.wait = wait
-        self._gates: dict[str, threading.BoundedSemaphore] = {}
+        self.slow = slow
+        self._places: dict[str, _Places] = {}
         self._lock = threading.Lock()
 
-    def _gate(self, key: str) -> threading.BoundedSemaphore:
+    def _of(self, key: str) -> _Places:
         with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = self._gates[key] = threading.BoundedSemaphore(self.limit)
-            return gate
+            places = self._places.get(key)
+            if places is None:
+                places = self._places[key] = _Places(self.limit)
+            return places
 
     @contextmanager
     def entered(self, key: str) -> Iterator[None]:
@@ -318,14 +353,30 @@ class Bulkheads:
         if self.limit <= 0:
             yield
             return
-        gate = self._gate(key)
-        left = deadline.remaining()
-        if not gate.acquire(timeout=self.wait if left is None else min(self.wait, left)):
-            raise PracticeBusy()
+        places = self._of(key)
+        self._take(places)
+        token = places.begin(time.monotonic())
         try:
             yield
         finally:
-            gate.release()
+            places.end(token, time.monotonic())
+            places.gate.release()
+
+    def _take(self, places: _Places) -> None:
+        began = time.monotonic()
+        while True:
+            left = deadline.remaining()
+            if left is None:
+                left = self.slow - (time.monotonic() - began)
+            if places.gate.acquire(timeout=max(0.0, min(_LOOK_AGAIN, left))):
+                return
+            at = time.monotonic()
+            if left <= _LOOK_AGAIN or (at - began >= self.wait and not places.moving(at, self.slow)):
+                raise PracticeBusy()
+
+
+# How often a call waiting for a place looks again at how the practice's calls are going.
+_LOOK_AGAIN = 0.05
 
 
 def breakers_for(redis_url: str, failure_threshold: int, cool_down: float) -> Breakers:

@@ -44,14 +44,16 @@ class ClinicalSystems:
         budget: float | None = None,
         max_calls: int = 0,
         place_wait: float = 1.0,
+        slow_call: float = 2.0,
         changed: Callable[[PatientRef], None] | None = None,
     ) -> ClinicalSystems:
         """Systems behind circuit breakers (shared through Redis when ``redis_url`` is set); a call made outside
         any request's or job's deadline gets ``budget`` seconds of its own; with ``max_calls`` a practice's
-        system is called at most that many times at once from this process (a bulkhead), and a call waits at most
-        ``place_wait`` seconds for a place; ``changed`` is told of every change made to a patient's appointments."""
+        system is called at most that many times at once from this process (a bulkhead): a call waits its turn
+        while the practice's calls finish within ``slow_call`` seconds, and at most ``place_wait`` seconds once
+        they do not (see Bulkheads); ``changed`` is told of every change made to a patient's appointments."""
         breakers = breakers_for(redis_url, failure_threshold, cool_down)
-        bulkheads = Bulkheads(max_calls, place_wait) if max_calls > 0 else None
+        bulkheads = Bulkheads(max_calls, place_wait, slow_call) if max_calls > 0 else None
         return cls(services, lambda inner, ods: resilient(inner, ods, breakers, budget, bulkheads, changed))
 
     def override(self, practice_ods: str, system: ClinicalSystem | None) -> None:

@@ -69,3 +69,36 @@ def test_large_scale_latency_and_memory_need_the_large_scale() -> None:
     verdicts = _verdicts([small, large])
     assert verdicts["7"] == (False, "home 1.30x")
     assert verdicts["8"] == (False, "peak 201 MB")
+
+
+def test_a_slow_practice_is_judged_against_the_same_traffic_with_its_link_healthy() -> None:
+    """bench/gpconnect.py: the demo practice's p95 beside the slow practice is compared with its p95 beside the
+    same patients on a healthy link; the figure against the demo practice alone is shown, not judged."""
+    from bench.gpconnect import GpcRow
+    from bench.gpconnect import targets as gpc_targets
+
+    def rows(beside_healthy_ms: float) -> list[GpcRow]:
+        found = []
+        for name in ("slot search", "record overview", "book then cancel"):
+            found += [
+                GpcRow("demo", "-", name, _stats(100, 100)),
+                GpcRow("demo", "300 ms", f"{name} (beside the practice at 300 ms)", _stats(100, beside_healthy_ms)),
+                GpcRow("demo", "5 s", f"{name} (beside the slow practice)", _stats(100, 130)),
+            ]
+        return found
+
+    met, compared = (next(line for line in gpc_targets(rows(ms), 16) if "unchanged" in line) for ms in (120, 110))
+    assert "**met**" in met and "slot search 1.08x" in met
+    assert "**not met**" in compared and "1.18x" in compared
+    alone = next(line for line in gpc_targets(rows(120), 16) if "For comparison" in line)
+    assert "slot search 1.30x" in alone and "met" not in alone
+
+
+def test_rounds_are_pooled_request_by_request() -> None:
+    """The p95 of pooled rounds is over every request of every round, not an average of the rounds' p95s."""
+    quick, slow = _stats(100, 100), _stats(10, 1000)
+    quick.errors, slow.errors, slow.last_error = 1, 2, "booking answered 503"
+    pooled = Stats.pooled([quick, slow])
+    assert pooled.requests == 1100 and pooled.seconds == 20.0 and pooled.rps == 55.0
+    assert pooled.percentile(50) == 100 and pooled.percentile(95) == 1000  # 100 of 1,100 requests slow
+    assert (pooled.errors, pooled.last_error) == (3, "booking answered 503")

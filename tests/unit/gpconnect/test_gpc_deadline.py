@@ -248,7 +248,7 @@ class Waiting(Flaky):
 
 
 def test_a_practice_gets_at_most_its_places_and_others_are_untouched() -> None:
-    bulkheads = Bulkheads(limit=2, wait=0.1)
+    bulkheads = Bulkheads(limit=2, wait=0.1, slow=0.2)  # calls running 0.2 s: this practice is slow
     breakers = CircuitBreakers(failure_threshold=1)
     slow_inner = Waiting()
     slow = ResilientClinicalSystem(slow_inner, "SLOW", breakers=breakers, bulkheads=bulkheads)
