@@ -62,7 +62,8 @@ def _appointment_memory(app: Flask) -> PatientAppointmentMemory:
     by every other at once."""
     seconds = float(app.config["FINDING_APPOINTMENTS_MEMORY_SECONDS"])
     redis_url = str(app.config.get("REDIS_URL") or "")
-    changes = RedisChanges(redis_url, seconds) if redis_url and seconds > 0 else None
+    secret = app.config["SECRET_KEY"]
+    changes = RedisChanges(redis_url, seconds, secret) if redis_url and seconds > 0 else None
     return PatientAppointmentMemory(seconds, changes=changes)
 
 

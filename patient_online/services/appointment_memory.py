@@ -12,8 +12,8 @@ whenever the memory is used.
 
 Every booking, cancellation and amendment the gateway makes for a patient (the resilience layer tells
 ``forget``, even when the call failed) forgets their entry in this process at once, and, with Redis, in every
-other process and node: each change counts up the patient's number of changes in Redis (under a hash of their
-reference, never the reference itself), and an entry is used only while that number is the one it was read
+other process and node: each change counts up the patient's number of changes in Redis (under a keyed hash of
+their reference, never the reference itself), and an entry is used only while that number is the one it was read
 under. A page may otherwise offer a time from a search made before the patient booked it elsewhere. While
 Redis cannot be reached, nothing is kept. Without Redis (one process, development) the memory is this
 process's only.
@@ -22,6 +22,7 @@ process's only.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -49,8 +50,11 @@ class Changes(Protocol):
 class RedisChanges:
     """Patients' numbers of changes in Redis, each kept a while longer than any memory of their appointments."""
 
-    def __init__(self, redis_url: str, keep_seconds: float, client: Any = None) -> None:
+    def __init__(self, redis_url: str, keep_seconds: float, secret: str | bytes = b"", client: Any = None) -> None:
         import redis
+
+        # Keys are keyed hashes: an NHS number has too few possible values for a plain hash to hide it.
+        self._secret = secret.encode() if isinstance(secret, str) else secret
 
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._redis = client or redis.Redis.from_url(
@@ -59,10 +63,9 @@ class RedisChanges:
         self._keep = max(60, int(keep_seconds) * 2)
         self._warned = False
 
-    @staticmethod
-    def _key(patient: PatientRef) -> str:
-        digest = hashlib.sha256(f"{patient.practice_ods}|{patient.nhs_number}|{patient.clinical_id}".encode())
-        return "po:appointments-changed:" + digest.hexdigest()[:32]
+    def _key(self, patient: PatientRef) -> str:
+        reference = f"{patient.practice_ods}|{patient.nhs_number}|{patient.clinical_id}".encode()
+        return "po:appointments-changed:" + hmac.new(self._secret, reference, hashlib.sha256).hexdigest()[:32]
 
     def number(self, patient: PatientRef) -> str | None:
         try:

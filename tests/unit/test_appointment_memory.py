@@ -5,6 +5,7 @@ booking, cancelling or rescheduling, which read afresh."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from typing import cast
 
@@ -212,9 +213,13 @@ def test_the_redis_key_holds_no_personal_reference() -> None:
             return b"3"
 
     client = Client()
-    changes = RedisChanges("redis://unused", 30, client=client)
+    changes = RedisChanges("redis://unused", 30, "one deployment's secret", client=client)
     assert changes.number(ALEX) == "3"
     assert ALEX.nhs_number not in client.keys[0] and ALEX.clinical_id not in client.keys[0]
+    plain = hashlib.sha256(f"{ALEX.practice_ods}|{ALEX.nhs_number}|{ALEX.clinical_id}".encode()).hexdigest()[:32]
+    assert plain not in client.keys[0], "a plain hash of an NHS number can be reversed by trying them all"
+    RedisChanges("redis://unused", 30, "another deployment's secret", client=client).number(ALEX)
+    assert client.keys[1] != client.keys[0]
 
 
 def test_the_slot_search_memory_keeps_none_unless_given_one() -> None:
