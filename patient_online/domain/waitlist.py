@@ -113,7 +113,11 @@ def matches(slot: Slot, wish: Wish, rules: AppointmentRules, now: dt.datetime) -
         return False
     if local.date() > wish.until:
         return False
-    return wish.earlier_than is None or slot.start < wish.earlier_than
+    if wish.earlier_than is None:
+        return True
+    # Moving an appointment cancels it: once it is inside the practice's cutoff, no offer could move it.
+    may_still_move = wish.earlier_than - now >= dt.timedelta(hours=rules.cancellation_cutoff_hours)
+    return may_still_move and slot.start < wish.earlier_than
 
 
 @dataclass(frozen=True)

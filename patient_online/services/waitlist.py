@@ -10,7 +10,12 @@ next). The rules themselves are in ``domain/waitlist.py``; this module keeps the
   suits, by their chosen channels, and held for the practice's hold (default 15 minutes).
 - A slot is never offered to two people at once: ``slot_offer.live_key`` is unique while an offer is held, so
   two workers on two nodes cannot both insert one; a patient holds one offer at a time (a conditional update of
-  their entry). While an offer is held, nobody else can book the time through the gateway (``held_for_other``).
+  their entry). While an offer is held, the slot pages leave the time out for everyone else and booking it
+  through the gateway is refused (``held_slot_ids``, ``held_for_other``); a booking already past that check
+  when the offer is made may still take it, and accepting then ends the offer as gone.
+- Before a time is offered, the person who joined must still be able to book for the patient online (account
+  open, link active, appointments on); if not, their entry ends quietly. A time is never offered to move an
+  appointment already inside the practice's cancellation cutoff: it could not be moved.
 - ``accept_offer`` books the time (moving the patient's later appointment, booking first and cancelling after,
   as rescheduling does); the clinical system refuses a second booking of a time, so it is never booked twice.
   An offer not answered in time, or declined, moves on to the next patient; nobody is offered the same time
@@ -23,9 +28,9 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +40,7 @@ from patient_online.domain.appointments import (
     LONDON,
     Appointment,
     AppointmentStatus,
+    CancellationRefused,
     Clinician,
     DeliveryMode,
     Slot,
@@ -45,6 +51,7 @@ from patient_online.domain.errors import (
     ClinicalSystemError,
     DomainError,
     InputError,
+    NotAllowed,
     NotFound,
     SlotUnavailable,
 )
@@ -64,11 +71,12 @@ from patient_online.domain.waitlist import (
 from patient_online.models import AuditEvent, Practice, SlotOffer, User, WaitlistEntry, WaitlistLook
 
 from . import contact_preferences as contact
-from .access import Acting
+from .access import Acting, acting_for
 from .appointments.common import call, describe, rules_for, when
 from .unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger("patient_online.waitlist")
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 DEFAULT_LOOK_SECONDS = 60.0
 ACCEPTING = "accepting"  # an offer being booked now: not expired under the booking's feet
@@ -179,14 +187,22 @@ def _offer_view(offer: SlotOffer, entry: WaitlistEntry, practice: Practice) -> O
     )
 
 
-def _active_entry(uow: AbstractUnitOfWork, acting: Acting) -> WaitlistEntry | None:
-    return uow.session.scalar(
-        select(WaitlistEntry).where(WaitlistEntry.active_key == _active_key(acting.practice.id, acting.patient.id))
-    )
+def _active_entry(uow: AbstractUnitOfWork, acting: Acting, lock: bool = False) -> WaitlistEntry | None:
+    """The patient's entry on the list; with ``lock``, locked for this transaction's change (PostgreSQL: SQLite's
+    write transaction holds the whole database already)."""
+    stmt = select(WaitlistEntry).where(WaitlistEntry.active_key == _active_key(acting.practice.id, acting.patient.id))
+    return uow.session.scalar(_fresh(stmt, lock))
 
 
-def _held_offer(uow: AbstractUnitOfWork, entry: WaitlistEntry) -> SlotOffer | None:
-    return uow.session.scalar(select(SlotOffer).where(SlotOffer.entry_id == entry.id, SlotOffer.status.in_(LIVE_OFFER)))
+def _held_offer(uow: AbstractUnitOfWork, entry: WaitlistEntry, lock: bool = False) -> SlotOffer | None:
+    stmt = select(SlotOffer).where(SlotOffer.entry_id == entry.id, SlotOffer.status.in_(LIVE_OFFER))
+    return uow.session.scalar(_fresh(stmt, lock))
+
+
+def _fresh(stmt: Select[_Row], lock: bool) -> Select[_Row]:
+    """Rows as the database holds them now (not as this session saw them earlier), locked when asked."""
+    stmt = stmt.execution_options(populate_existing=True)
+    return stmt.with_for_update() if lock else stmt
 
 
 def waitlist_page(uow: AbstractUnitOfWork, acting: Acting, replacing: str | None = None) -> WaitlistPage:
@@ -225,6 +241,12 @@ def _upcoming(uow: AbstractUnitOfWork, acting: Acting, appointment_id: str) -> A
     )
     if found is None:
         raise NotFound("We could not find that appointment in your upcoming appointments.")
+    refusal = rules_for(acting.practice).cancel_refusal(found, now)
+    if refusal:
+        raise CancellationRefused(
+            f"You cannot ask for an earlier time for this appointment online because {refusal}. "
+            f"To change it, {call(acting.practice)}."
+        )
     return found
 
 
@@ -256,7 +278,7 @@ def join(
     wish = Wish(slot_type, frozenset(weekdays), frozenset(wanted_parts), until, old.slot.start if old else None)
 
     uow.writing()
-    entry = _active_entry(uow, acting)
+    entry = _active_entry(uow, acting, lock=True)
     joined = entry is None
     if entry is None:
         entry = WaitlistEntry(
@@ -267,6 +289,8 @@ def join(
             created_at=uow.now(),
         )
         uow.session.add(entry)
+    elif entry.replacing_ref != (old.id if old else ""):
+        _give_up_held_offer(uow, acting, entry)  # it was offered to move the other appointment
     entry.user_id = acting.user.id
     entry.actor_role = acting.actor_role
     entry.slot_type = wish.slot_type
@@ -318,15 +342,26 @@ def join(
     return view
 
 
+def _give_up_held_offer(uow: AbstractUnitOfWork, acting: Acting, entry: WaitlistEntry) -> None:
+    """The patient changed which appointment they want moved: an offer held for the other one goes to the next
+    person (one being booked finishes as it began)."""
+    offer = _held_offer(uow, entry, lock=True)
+    if offer is None or offer.status != OfferStatus.HELD:
+        return
+    _end_offer(offer, OfferStatus.DECLINED, uow.now())
+    entry.status = EntryStatus.WAITING.value
+    _audit(uow, "waitlist.offer_declined", acting, entry, offer_id=offer.id, because="changed")
+
+
 def leave(uow: AbstractUnitOfWork, acting: Acting) -> bool:
     """Take the patient off the list (and give up any offer they hold); False when they were not on it."""
     acting.require(Service.APPOINTMENTS)
     uow.writing()
-    entry = _active_entry(uow, acting)
+    entry = _active_entry(uow, acting, lock=True)
     if entry is None:
         uow.commit()
         return False
-    offer = _held_offer(uow, entry)
+    offer = _held_offer(uow, entry, lock=True)
     if offer is not None and offer.status == OfferStatus.HELD:
         _end_offer(offer, OfferStatus.DECLINED, uow.now())
     _end_entry(entry, EntryStatus.LEFT, uow.now())
@@ -347,8 +382,10 @@ def offer_for(uow: AbstractUnitOfWork, acting: Acting, offer_id: int) -> OfferVi
     return view
 
 
-def _mine(uow: AbstractUnitOfWork, acting: Acting, offer_id: int) -> tuple[SlotOffer, WaitlistEntry]:
-    row = uow.session.execute(
+def _mine(
+    uow: AbstractUnitOfWork, acting: Acting, offer_id: int, lock: bool = False
+) -> tuple[SlotOffer, WaitlistEntry]:
+    stmt = (
         select(SlotOffer, WaitlistEntry)
         .join(WaitlistEntry, WaitlistEntry.id == SlotOffer.entry_id)
         .where(
@@ -356,7 +393,8 @@ def _mine(uow: AbstractUnitOfWork, acting: Acting, offer_id: int) -> tuple[SlotO
             WaitlistEntry.patient_id == acting.patient.id,
             WaitlistEntry.practice_id == acting.practice.id,
         )
-    ).first()
+    )
+    row = uow.session.execute(_fresh(stmt, lock)).first()
     if row is None:
         raise NotFound("We could not find that offer.")
     return row[0], row[1]
@@ -505,7 +543,7 @@ def decline_offer(uow: AbstractUnitOfWork, acting: Acting, offer_id: int) -> Non
     """The patient does not want this time: it goes to the next person; they stay on the list."""
     acting.require(Service.APPOINTMENTS)
     uow.writing()
-    offer, entry = _mine(uow, acting, offer_id)
+    offer, entry = _mine(uow, acting, offer_id, lock=True)
     if offer.status != OfferStatus.HELD:
         uow.commit()
         return
@@ -626,14 +664,13 @@ def run(uow: AbstractUnitOfWork) -> WaitlistReport:
 
 def _expire_holds(uow: AbstractUnitOfWork) -> int:
     now = uow.now()
-    due = uow.session.scalars(
-        select(SlotOffer.id).where(
-            or_(
-                (SlotOffer.status == OfferStatus.HELD.value) & (SlotOffer.hold_until <= now),
-                (SlotOffer.status == ACCEPTING) & (SlotOffer.hold_until <= now - STUCK_ACCEPTING),
-            )
-        )
-    ).all()
+    # Held past its time, or being booked for so long that its node must have died; checked again in the
+    # update, so an offer the patient began accepting meanwhile is left to its booking.
+    run_out = or_(
+        (SlotOffer.status == OfferStatus.HELD.value) & (SlotOffer.hold_until <= now),
+        (SlotOffer.status == ACCEPTING) & (SlotOffer.hold_until <= now - STUCK_ACCEPTING),
+    )
+    due = uow.session.scalars(select(SlotOffer.id).where(run_out).order_by(SlotOffer.id)).all()
     uow.commit()
     if not due:
         return 0  # the usual round: no write transaction at all
@@ -642,7 +679,7 @@ def _expire_holds(uow: AbstractUnitOfWork) -> int:
     for offer_id in due:
         ended = uow.session.execute(
             update(SlotOffer)
-            .where(SlotOffer.id == offer_id, SlotOffer.status.in_(LIVE_OFFER), SlotOffer.hold_until <= now)
+            .where(SlotOffer.id == offer_id, run_out)
             .values(status=OfferStatus.EXPIRED.value, live_key=None, decided_at=now)
         )
         if ended.rowcount != 1:  # type: ignore[attr-defined]
@@ -669,7 +706,7 @@ def _end_entries(uow: AbstractUnitOfWork) -> int:
         uow.commit()
         return 0  # the usual round: no write transaction at all
     uow.writing()
-    rows = uow.session.scalars(stale).all()
+    rows = uow.session.scalars(_fresh(stale, lock=True)).all()  # each still waiting once locked
     for entry in rows:
         _end_entry(entry, EntryStatus.ENDED, uow.now())
         uow.audit(
@@ -761,6 +798,10 @@ def _look(uow: AbstractUnitOfWork, practice_id: int) -> int:
         if slot.id in live:
             continue
         chosen = first_in_queue(slot, queue, rules, now)
+        while chosen is not None and not _may_still_book(uow, chosen.entry_id):
+            _end_for_access(uow, chosen.entry_id)  # nobody is told of a time they could not take
+            queue = [w for w in queue if w.entry_id != chosen.entry_id]
+            chosen = first_in_queue(slot, queue, rules, now)
         if chosen is None:
             continue
         if _offer(uow, practice, chosen.entry_id, slot):
@@ -771,6 +812,45 @@ def _look(uow: AbstractUnitOfWork, practice_id: int) -> int:
         if all(w.holds_offer for w in queue):
             break
     return offered
+
+
+def _may_still_book(uow: AbstractUnitOfWork, entry_id: int) -> bool:
+    """Whether the person who joined may still book for the patient online: their account is open, their link
+    (their own, or as a proxy) still active, and online appointments still on for the patient."""
+    entry = uow.session.get_one(WaitlistEntry, entry_id)
+    user = uow.session.get(User, entry.user_id)
+    if user is None or not user.active:
+        return False
+    try:
+        current = acting_for(uow.session, user, entry.patient_id)
+    except NotAllowed:
+        return False
+    return (
+        current is not None and current.practice.id == entry.practice_id and current.access.allows(Service.APPOINTMENTS)
+    )
+
+
+def _end_for_access(uow: AbstractUnitOfWork, entry_id: int) -> None:
+    uow.writing()
+    entry = uow.session.scalar(
+        _fresh(
+            select(WaitlistEntry).where(
+                WaitlistEntry.id == entry_id, WaitlistEntry.status == EntryStatus.WAITING.value
+            ),
+            lock=True,
+        )
+    )
+    if entry is not None:
+        _end_entry(entry, EntryStatus.ENDED, uow.now())
+        uow.audit(
+            "waitlist.ended",
+            actor_role="system",
+            patient_id=entry.patient_id,
+            practice_id=entry.practice_id,
+            entry_id=entry.id,
+            because="no_longer_allowed",
+        )
+    uow.commit()
 
 
 def _offer(uow: AbstractUnitOfWork, practice: Practice, entry_id: int, slot: Slot) -> bool:

@@ -21,6 +21,7 @@ from patient_online.domain.appointments import (
     Appointment,
     AppointmentStatus,
     BookingFailed,
+    CancellationRefused,
     Clinician,
     DeliveryMode,
     Slot,
@@ -365,6 +366,96 @@ def test_a_hold_not_taken_moves_to_the_next_patient_and_never_comes_back(
     clock.advance(minutes=5)
     assert waitlist.run(uow).offered == 0
     assert {e.status for e in (entry_of(session, first), entry_of(session, second))} == {EntryStatus.WAITING}
+
+
+def test_an_offer_the_patient_began_accepting_as_the_worker_looked_is_left_to_its_booking(
+    practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
+) -> None:
+    """The worker saw the hold run out; before it ended the offer, the patient's accept (on another node, whose
+    clock is a moment behind) took it. The worker leaves it alone: the time is not offered to anyone else."""
+    first, _second = queue_of_two(uow, session, clock)
+    cancel_at_gateway(uow, session, fake)
+    waitlist.run(uow)
+    [held] = offers(session)
+    clock.advance(minutes=15, seconds=1)
+    real_writing = uow.writing
+
+    def accepted_meanwhile() -> None:  # the accept's transaction commits between the worker's two
+        session.execute(update(SlotOffer).where(SlotOffer.id == held.id).values(status=waitlist.ACCEPTING))
+        session.commit()
+        real_writing()
+
+    uow.writing = accepted_meanwhile
+    try:
+        report = waitlist.run(uow)
+    finally:
+        uow.writing = real_writing
+    assert (report.expired, report.offered) == (0, 0)
+    [still] = offers(session)
+    assert still.status == waitlist.ACCEPTING and still.live_key is not None
+    assert entry_of(session, first).status == EntryStatus.OFFERED
+
+
+def test_nobody_is_offered_a_time_for_a_patient_they_can_no_longer_book_for(
+    practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
+) -> None:
+    """The account that joined was closed, and the proxy's link ended: their entries end quietly (audited), and
+    the time goes to the next person it suits."""
+    first = acting_as(session, PATIENT)
+    join(uow, first)
+    child = acting_as(session, PARENT, child=True)
+    clock.advance(minutes=1)
+    join(uow, child)
+    clock.advance(minutes=1)
+    last = acting_as(session, CANCELLER)
+    join(uow, last)
+    first.user.active = False
+    assert child.proxy is not None
+    child.proxy.status = "ended"
+    session.commit()
+    cancel_at_gateway(uow, session, fake)
+    assert waitlist.run(uow).offered == 1
+    [offer] = offers(session)
+    assert offered_to(session, offer) == last.patient.id
+    assert {entry_of(session, c).status for c in (first, child)} == {EntryStatus.ENDED}
+    ended = events(session, "waitlist.ended")
+    assert {e.patient_id for e in ended} == {first.patient.id, child.patient.id}
+    assert {e.detail["because"] for e in ended} == {"no_longer_allowed"}
+    assert [m.to for m in messages(session, "waitlist_offer")] == [CANCELLER]
+
+
+def test_changing_which_appointment_to_move_gives_up_the_offer_held_for_the_other(
+    practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
+) -> None:
+    """Otherwise accepting would move the appointment the offer was not made for."""
+    current = acting_as(session, PATIENT)
+    first_choice = booked_for(fake, current, OWN)  # Thursday 12 March
+    join(uow, current, replacing=first_choice.id, weeks=4)
+    cancel_at_gateway(uow, session, fake)  # Wednesday 4 March: earlier than Thursday 12th
+    waitlist.run(uow)
+    [offer] = offers(session)
+    second_choice = booked_for(fake, current, OWN_EARLY)  # Tuesday 3 March
+    join(uow, current, replacing=second_choice.id, weeks=4)
+    [given_up] = offers(session)
+    assert given_up.status == OfferStatus.DECLINED and given_up.live_key is None
+    assert entry_of(session, current).status == EntryStatus.WAITING
+    [event] = events(session, "waitlist.offer_declined")
+    assert event.detail["because"] == "changed"
+    with pytest.raises(waitlist.OfferEnded):
+        waitlist.accept_offer(uow, current, offer.id, "Follow-up")
+    assert fake.appointments[f"k-{OWN_EARLY.id}"][1].status == AppointmentStatus.BOOKED
+
+
+def test_join_to_move_an_appointment_too_close_to_change_online_is_refused(
+    practice: Practice, session: Any, uow: Any, fake: FakeClinicalSystem, clock: FixedClock
+) -> None:
+    current = acting_as(session, PATIENT)
+    tomorrow = booked_for(fake, current, slot("TOMORROW", NOW + dt.timedelta(hours=20)))
+    with pytest.raises(CancellationRefused, match="less than 24 hours away"):
+        join(uow, current, replacing=tomorrow.id)
+    with pytest.raises(CancellationRefused):
+        waitlist.waitlist_page(uow, current, replacing=tomorrow.id)
+    assert entry_of(session, current) is None
 
 
 def test_a_shorter_hold_set_by_the_practice(

@@ -3,6 +3,7 @@ clock change), whom a time is offered to, the wish in words, and what a wish mus
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -123,6 +124,15 @@ def test_a_replacement_must_be_earlier_than_the_appointment_it_replaces() -> Non
     assert matches(slot(utc(2026, 7, 15, 9, 0)), wish(earlier_than=held), RULES, NOW)
     assert not matches(slot(held), wish(earlier_than=held), RULES, NOW), "the same time is not earlier"
     assert not matches(slot(utc(2026, 7, 21, 9, 0)), wish(earlier_than=held), RULES, NOW)
+
+
+def test_nothing_is_offered_to_move_an_appointment_inside_the_cancellation_cutoff() -> None:
+    """Moving it cancels it: once it is too close to cancel online, no offer could be accepted."""
+    rules = dataclasses.replace(RULES, cancellation_cutoff_hours=48)
+    earlier = slot(NOW + dt.timedelta(hours=30))
+    assert matches(earlier, wish(earlier_than=NOW + dt.timedelta(hours=49)), rules, NOW)
+    assert not matches(earlier, wish(earlier_than=NOW + dt.timedelta(hours=47)), rules, NOW)
+    assert matches(earlier, wish(), rules, NOW), "a patient not moving an appointment is offered it"
 
 
 def test_the_practice_rules_window_applies() -> None:
