@@ -15,8 +15,8 @@ Every booking, cancellation and amendment the gateway makes for a patient (the r
 other process and node: each change counts up the patient's number of changes in Redis (under a keyed hash of
 their reference, never the reference itself), and an entry is used only while that number is the one it was read
 under. A page may otherwise offer a time from a search made before the patient booked it elsewhere. While
-Redis cannot be reached, nothing is kept. Without Redis (one process, development) the memory is this
-process's only.
+Redis cannot be reached, nothing is kept, and Redis is asked again only a few seconds later (each try costs the
+page a connection timeout). Without Redis (one process, development) the memory is this process's only.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # A few hundred bytes per appointment, a few appointments per patient: about 10 MB per process at the most.
 MAX_PATIENTS = 10_000
+# Seconds before Redis is asked again once it could not be reached.
+RETRY_REDIS_AFTER = 5.0
 
 
 class Changes(Protocol):
@@ -61,32 +63,48 @@ class RedisChanges:
             redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=30
         )
         self._keep = max(60, int(keep_seconds) * 2)
-        self._warned = False
+        self._down_until = 0.0  # while Redis is known to be down, it is not asked (each try costs a timeout)
 
     def _key(self, patient: PatientRef) -> str:
         reference = f"{patient.practice_ods}|{patient.nhs_number}|{patient.clinical_id}".encode()
         return "po:appointments-changed:" + hmac.new(self._secret, reference, hashlib.sha256).hexdigest()[:32]
 
     def number(self, patient: PatientRef) -> str | None:
+        if self._down():
+            return None
         try:
             found = self._redis.get(self._key(patient))
         except self._errors:
-            self._warn()
+            self._went_down()
             return None
+        self._came_back()
         return "0" if found is None else found.decode() if isinstance(found, bytes) else str(found)
 
     def count(self, patient: PatientRef) -> None:
+        if self._down():
+            return
         key = self._key(patient)
         try:
             with self._redis.pipeline() as pipe:
                 pipe.incr(key).expire(key, self._keep).execute()
         except self._errors:
-            self._warn()
+            self._went_down()
+            return
+        self._came_back()
 
-    def _warn(self) -> None:
-        if not self._warned:
-            self._warned = True
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _went_down(self) -> None:
+        first = self._down_until == 0.0
+        self._down_until = time.monotonic() + RETRY_REDIS_AFTER
+        if first:
             log.warning("Redis cannot be reached: patients' appointments are read afresh for every page")
+
+    def _came_back(self) -> None:
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("Redis reachable again: patients' appointments are remembered again")
 
 
 class PatientAppointmentMemory:

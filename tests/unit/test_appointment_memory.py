@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from typing import cast
 
 import pytest
@@ -220,6 +221,32 @@ def test_the_redis_key_holds_no_personal_reference() -> None:
     assert plain not in client.keys[0], "a plain hash of an NHS number can be reversed by trying them all"
     RedisChanges("redis://unused", 30, "another deployment's secret", client=client).number(ALEX)
     assert client.keys[1] != client.keys[0]
+
+
+def test_while_redis_is_down_it_is_not_asked_on_every_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each try costs a page the connection timeout: after a failure, Redis is asked again only a while later."""
+    import redis
+
+    from patient_online.services import appointment_memory
+
+    class Client:
+        def __init__(self) -> None:
+            self.asked, self.up = 0, False
+
+        def get(self, key: str) -> bytes | None:
+            self.asked += 1
+            if not self.up:
+                raise redis.ConnectionError("refused")
+            return b"2"
+
+    monkeypatch.setattr(appointment_memory, "RETRY_REDIS_AFTER", 0.2)
+    client = Client()
+    changes = RedisChanges("redis://unused", 30, "secret", client=client)
+    assert [changes.number(ALEX) for _ in range(3)] == [None, None, None]
+    assert client.asked == 1
+    client.up = True
+    time.sleep(0.25)
+    assert changes.number(ALEX) == "2" and client.asked == 2
 
 
 def test_the_slot_search_memory_keeps_none_unless_given_one() -> None:
