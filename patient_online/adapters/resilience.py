@@ -19,6 +19,7 @@ import enum
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -296,37 +297,55 @@ class PracticeBusy(ClinicalSystemUnavailable):
 
 
 class _Places:
-    """One practice's places in this process, and how its calls have been going."""
+    """One practice's places in this process, given in the order calls asked for them, and how its calls have
+    been going."""
 
     def __init__(self, limit: int) -> None:
-        self.gate = threading.BoundedSemaphore(limit)
-        self.lock = threading.Lock()
+        self.limit = limit
+        self.turn = threading.Condition()  # guards everything below
+        self.in_use = 0
+        self.line: deque[object] = deque()  # calls waiting, first come first served
         self.started: dict[int, float] = {}  # each call in progress (by a token) -> when it began
         self.typical = 0.0  # a moving average of how long its calls take
         self.next_token = 0
 
     def moving(self, at: float, slow: float) -> bool:
-        """Whether its calls are finishing quickly: none in progress for ``slow`` seconds, and recent ones quick."""
-        with self.lock:
-            oldest = min(self.started.values(), default=at)
-            return self.typical < slow and at - oldest < slow
+        """Whether its calls are finishing quickly: none in progress for ``slow`` seconds, and recent ones quick.
+        Called with ``turn`` held."""
+        oldest = min(self.started.values(), default=at)
+        return self.typical < slow and at - oldest < slow
 
-    def begin(self, at: float) -> int:
-        with self.lock:
-            self.next_token += 1
-            self.started[self.next_token] = at
-            return self.next_token
+    def take(self, give_up: Callable[[float], bool]) -> int:
+        """Wait in line for a place (``give_up`` is asked each time the wait is looked at); a token for ``give``."""
+        me = object()
+        with self.turn:
+            self.line.append(me)
+            try:
+                while self.line[0] is not me or self.in_use >= self.limit:
+                    if give_up(time.monotonic()):
+                        raise PracticeBusy()
+                    self.turn.wait(_LOOK_AGAIN)
+                self.in_use += 1
+                self.next_token += 1
+                self.started[self.next_token] = time.monotonic()
+                return self.next_token
+            finally:
+                self.line.remove(me)
+                self.turn.notify_all()  # the next in line may go now
 
-    def end(self, token: int, at: float) -> None:
-        with self.lock:
-            took = at - self.started.pop(token)
+    def give(self, token: int) -> None:
+        """Give the place back, noting how long the call took."""
+        with self.turn:
+            took = time.monotonic() - self.started.pop(token)
             self.typical = took if not self.typical else 0.7 * self.typical + 0.3 * took
+            self.in_use -= 1
+            self.turn.notify_all()
 
 
 class Bulkheads:
-    """At most ``limit`` calls at once to each practice's system from this process.
+    """At most ``limit`` calls at once to each practice's system from this process, given in turn.
 
-    A call that finds every place taken waits its turn while the practice's calls are finishing quickly (a
+    A call that finds every place taken waits in line while the practice's calls are finishing quickly (a
     busy practice on a healthy link: its places free every fraction of a second), up to the request's deadline
     or, without one, ``slow`` seconds. Once its calls are slow (one has been running ``slow`` seconds, or they
     have been taking that long), a call waits at most ``wait`` seconds, then fails with PracticeBusy: a request
@@ -354,25 +373,20 @@ class Bulkheads:
             yield
             return
         places = self._of(key)
-        self._take(places)
-        token = places.begin(time.monotonic())
+        began = time.monotonic()
+        limit = deadline.remaining()
+
+        def give_up(at: float) -> bool:
+            waited = at - began
+            if (limit if limit is not None else self.slow) - waited <= 0:
+                return True  # out of time
+            return waited >= self.wait and not places.moving(at, self.slow)
+
+        token = places.take(give_up)
         try:
             yield
         finally:
-            places.end(token, time.monotonic())
-            places.gate.release()
-
-    def _take(self, places: _Places) -> None:
-        began = time.monotonic()
-        while True:
-            left = deadline.remaining()
-            if left is None:
-                left = self.slow - (time.monotonic() - began)
-            if places.gate.acquire(timeout=max(0.0, min(_LOOK_AGAIN, left))):
-                return
-            at = time.monotonic()
-            if left <= _LOOK_AGAIN or (at - began >= self.wait and not places.moving(at, self.slow)):
-                raise PracticeBusy()
+            places.give(token)
 
 
 # How often a call waiting for a place looks again at how the practice's calls are going.

@@ -133,3 +133,24 @@ def test_without_a_deadline_a_call_waits_at_most_the_slow_time() -> None:
         pass
     assert time.perf_counter() - started < 1.0
     holder.join(5)
+
+
+def test_calls_waiting_for_a_place_get_it_in_the_order_they_asked() -> None:
+    """First come, first served: a call that has waited longest is never passed over by later ones."""
+    bulkheads = Bulkheads(limit=1, wait=0.05, slow=5.0)
+    holder = _hold(bulkheads, 0.3)
+    order: list[str] = []
+
+    def call(name: str) -> None:
+        with bulkheads.entered("B81001"):
+            order.append(name)
+            time.sleep(0.05)
+
+    callers = []
+    for name in ("first", "second", "third", "fourth"):
+        callers.append(threading.Thread(target=call, args=(name,)))
+        callers[-1].start()
+        time.sleep(0.03)
+    for t in [holder, *callers]:
+        t.join(5)
+    assert order == ["first", "second", "third", "fourth"]
