@@ -706,7 +706,8 @@ def _end_entries(uow: AbstractUnitOfWork) -> int:
         uow.commit()
         return 0  # the usual round: no write transaction at all
     uow.writing()
-    rows = uow.session.scalars(_fresh(stale, lock=True)).all()  # each still waiting once locked
+    # each still waiting once locked (the entries only: a manager's change to the practice is not held up)
+    rows = uow.session.scalars(stale.execution_options(populate_existing=True).with_for_update(of=WaitlistEntry)).all()
     for entry in rows:
         _end_entry(entry, EntryStatus.ENDED, uow.now())
         uow.audit(
