@@ -25,6 +25,22 @@ REDIS_URL = os.environ.get("PATIENT_ONLINE_TEST_REDIS_URL", "redis://127.0.0.1:6
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (database 15); a test that needs it fails, saying how to start it, when it is missing."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is needed for this test and could not be reached at {REDIS_URL} ({type(exc).__name__}). "
+            "Start it (redis-server) or set PATIENT_ONLINE_TEST_REDIS_URL.",
+            pytrace=False,
+        )
+    return REDIS_URL
+
+
 # Nothing in the tests may reach the outside world --------------------------------------------------------
 _real_connect = socket.socket.connect
 

@@ -709,16 +709,23 @@ def _end_entries(uow: AbstractUnitOfWork) -> int:
     # each still waiting once locked (the entries only: a manager's change to the practice is not held up)
     rows = uow.session.scalars(stale.execution_options(populate_existing=True).with_for_update(of=WaitlistEntry)).all()
     for entry in rows:
-        _end_entry(entry, EntryStatus.ENDED, uow.now())
-        uow.audit(
-            "waitlist.ended",
-            actor_role="system",
-            patient_id=entry.patient_id,
-            practice_id=entry.practice_id,
-            entry_id=entry.id,
-        )
+        _end_quietly(uow, entry)
     uow.commit()
     return len(rows)
+
+
+def _end_quietly(uow: AbstractUnitOfWork, entry: WaitlistEntry, **details: Any) -> None:
+    """The worker ends the entry (its time passed, the list was turned off, its person may no longer book):
+    audited, nobody told."""
+    _end_entry(entry, EntryStatus.ENDED, uow.now())
+    uow.audit(
+        "waitlist.ended",
+        actor_role="system",
+        patient_id=entry.patient_id,
+        practice_id=entry.practice_id,
+        entry_id=entry.id,
+        **details,
+    )
 
 
 def _due_practices(uow: AbstractUnitOfWork) -> list[int]:
@@ -842,15 +849,7 @@ def _end_for_access(uow: AbstractUnitOfWork, entry_id: int) -> None:
         )
     )
     if entry is not None:
-        _end_entry(entry, EntryStatus.ENDED, uow.now())
-        uow.audit(
-            "waitlist.ended",
-            actor_role="system",
-            patient_id=entry.patient_id,
-            practice_id=entry.practice_id,
-            entry_id=entry.id,
-            because="no_longer_allowed",
-        )
+        _end_quietly(uow, entry, because="no_longer_allowed")
     uow.commit()
 
 

@@ -324,3 +324,22 @@ def test_the_uptake_report_shows_offers_and_slots_filled(
     csv = client.get("/manage/reports.csv").get_data(as_text=True)
     assert "Earlier appointments offered,1," in csv
     assert "Slots filled by earlier-appointment offers,1,100% of offers accepted" in csv
+
+
+def test_an_appointment_too_close_to_move_is_refused_with_what_to_do_and_odd_ids_are_not_found(
+    app: Any, client: Any, sign_in: Any, fake: FakeClinicalSystem
+) -> None:
+    set_practice(app, waitlist_enabled=True)
+    tomorrow = fake_slot("tomorrow-morning", 20)  # inside the 24-hour cutoff
+    fake.slots[tomorrow.id] = tomorrow
+    sign_in(PATIENT)
+    booked = book(client, tomorrow)
+    assert "Ask for an earlier time" not in page_text(client.get(f"/appointments/{booked}"))
+    for response in (client.get(f"/appointments/earlier?replacing={booked}"), join(client, replacing=booked)):
+        text = page_text(response)
+        assert response.status_code == 400
+        assert "You cannot ask for an earlier time for this appointment online because it is less than 24 hours" in text
+        assert "To change it, call" in text
+    for odd in ("\x00", "x" * 10_000, str(2**63), "../../etc"):  # refused as input, or no such appointment
+        assert client.get("/appointments/earlier", query_string={"replacing": odd}).status_code in (400, 404)
+    assert audit_actions(app) == []

@@ -31,19 +31,6 @@ class Clock:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis is needed for this test and could not be reached at {REDIS_URL} ({type(exc).__name__}). "
-            "Start it (redis-server) or set PATIENT_ONLINE_TEST_REDIS_URL.",
-            pytrace=False,
-        )
-    return REDIS_URL
-
-
-@pytest.fixture
 def prefix(redis_url: str) -> str:
     return f"test:breaker:{uuid.uuid4().hex[:8]}:"
 
