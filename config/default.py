@@ -89,8 +89,9 @@ ADAPTER_BREAKER_COOL_DOWN = 30.0
 SLOT_SEARCH_CACHE_SECONDS = 10.0
 # The pages for finding a time may show the patient's own appointments (left out of the times offered, and counted
 # for the maximum) as read this many seconds ago: per process, per patient, forgotten when the gateway books,
-# cancels or amends for them (in every process, through Redis when REDIS_URL is set); booking always reads them
-# afresh. 0 reads them for every page.
+# cancels or amends for them (in every process, through Redis); booking always reads them afresh. Needs
+# REDIS_URL: without it nothing is kept, as the worker processes could not tell each other of a change. 0 reads
+# them for every page.
 FINDING_APPOINTMENTS_MEMORY_SECONDS = 30.0
 # One time budget per request (and per call made outside a request) for everything it asks of clinical systems:
 # timeouts shrink to the time left, retries stop when it is spent, then the patient is told the practice's system

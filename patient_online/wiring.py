@@ -62,9 +62,10 @@ def _appointment_memory(app: Flask) -> PatientAppointmentMemory:
     by every other at once."""
     seconds = float(app.config["FINDING_APPOINTMENTS_MEMORY_SECONDS"])
     redis_url = str(app.config.get("REDIS_URL") or "")
-    secret = app.config["SECRET_KEY"]
-    changes = RedisChanges(redis_url, seconds, secret) if redis_url and seconds > 0 else None
-    return PatientAppointmentMemory(seconds, changes=changes)
+    if not redis_url or seconds <= 0:
+        # Without Redis a booking made in one worker could not make the others forget: nothing is kept.
+        return PatientAppointmentMemory(0)
+    return PatientAppointmentMemory(seconds, changes=RedisChanges(redis_url, seconds, app.config["SECRET_KEY"]))
 
 
 def _send_security_codes_now(response: Response) -> Response:

@@ -15,8 +15,9 @@ Every booking, cancellation and amendment the gateway makes for a patient (the r
 other process and node: each change counts up the patient's number of changes in Redis (under a keyed hash of
 their reference, never the reference itself), and an entry is used only while that number is the one it was read
 under. A page may otherwise offer a time from a search made before the patient booked it elsewhere. While
-Redis cannot be reached, nothing is kept, and Redis is asked again only a few seconds later (each try costs the
-page a connection timeout). Without Redis (one process, development) the memory is this process's only.
+Redis cannot be reached, nothing is kept, and Redis is asked for numbers again only a few seconds later (each
+try costs the page a connection timeout); changes are always counted. The app keeps nothing without Redis: with
+several worker processes, a booking in one could not make the others forget.
 """
 
 from __future__ import annotations
@@ -81,8 +82,7 @@ class RedisChanges:
         return "0" if found is None else found.decode() if isinstance(found, bytes) else str(found)
 
     def count(self, patient: PatientRef) -> None:
-        if self._down():
-            return
+        """Always tried, even while Redis seems down: a change the others miss leaves them a stale memory."""
         key = self._key(patient)
         try:
             with self._redis.pipeline() as pipe:

@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import threading
 import time
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -336,3 +336,55 @@ def test_another_patient_of_the_practice_never_sees_the_first_ones_appointments(
     second = acting(uow, patient(uow, first.practice))
     page = service.find_slots(uow, second, service.SlotFilter())
     assert page.upcoming_count == 0
+
+
+def test_without_redis_the_app_keeps_nothing_as_its_workers_could_not_tell_each_other() -> None:
+    from flask import Flask
+
+    from patient_online.wiring import _appointment_memory
+
+    app = Flask(__name__)
+    app.config.update(FINDING_APPOINTMENTS_MEMORY_SECONDS=30.0, REDIS_URL="", SECRET_KEY="s")
+    assert _appointment_memory(app).seconds == 0
+    app.config["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+    kept = _appointment_memory(app)
+    assert kept.seconds == 30.0 and isinstance(kept.changes, RedisChanges)
+
+
+def test_a_change_is_counted_even_while_redis_seemed_down() -> None:
+    """Only the reads are spared while Redis is away: a change the other processes miss would leave them stale."""
+    import redis
+
+    class Client:
+        def __init__(self) -> None:
+            self.counted = 0
+
+        def get(self, key: str) -> bytes | None:
+            raise redis.TimeoutError("slow")
+
+        def pipeline(self) -> Any:
+            client = self
+
+            class Pipe:
+                def __enter__(self) -> Pipe:
+                    return self
+
+                def __exit__(self, *exc: object) -> None:
+                    return None
+
+                def incr(self, key: str) -> Pipe:
+                    return self
+
+                def expire(self, key: str, seconds: int) -> Pipe:
+                    return self
+
+                def execute(self) -> None:
+                    client.counted += 1
+
+            return Pipe()
+
+    client = Client()
+    changes = RedisChanges("redis://unused", 30, "secret", client=client)
+    assert changes.number(ALEX) is None  # Redis seems down now
+    changes.count(ALEX)
+    assert client.counted == 1
